@@ -7,3 +7,4 @@ export * from './crypto/index.js';
 export * from './events/index.js';
 export * from './commands/index.js';
 export * from './graph/index.js';
+export * from './metrics.js';

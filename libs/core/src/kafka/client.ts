@@ -1,14 +1,15 @@
-import {
-  Kafka,
+import kafkajs, {
+  type Kafka,
   type KafkaConfig,
-  logLevel as KafkaLogLevel,
   type LogEntry,
-  Partitioners,
   type Producer,
   type ProducerConfig,
   type SASLOptions,
 } from 'kafkajs';
 import type { Logger } from '../logger.js';
+
+// kafkajs is CommonJS; Node cannot see every named export, so values come from the default.
+const { Kafka: KafkaClient, logLevel: KafkaLogLevel, Partitioners } = kafkajs;
 
 export interface KafkaSettings {
   KAFKA_BROKERS: string[];
@@ -59,7 +60,7 @@ export function createKafka(settings: KafkaSettings, clientId: string, logger: L
       password: settings.KAFKA_SASL_PASSWORD ?? '',
     } as SASLOptions;
   }
-  return new Kafka(config);
+  return new KafkaClient(config);
 }
 
 /**

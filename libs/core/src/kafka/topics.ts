@@ -1,6 +1,8 @@
-import type { Admin, ITopicConfig } from 'kafkajs';
-import { ConfigResourceTypes } from 'kafkajs';
+import kafkajs, { type Admin, type ITopicConfig } from 'kafkajs';
 import { ErrorCodes, IgRouterError } from '../errors.js';
+
+// kafkajs is CommonJS; Node cannot see every named export, so values come from the default.
+const { ConfigResourceTypes } = kafkajs;
 
 /** Logical topic names; the deployed name is `TOPIC_PREFIX` + the logical name. */
 export const TopicNames = {
