@@ -1,13 +1,14 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+
+const source = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 
 export default defineConfig({
   resolve: {
-    conditions: ['source', 'module', 'node', 'import', 'default'],
-  },
-  ssr: {
-    resolve: {
-      conditions: ['source', 'module', 'node', 'import', 'default'],
-      externalConditions: ['source'],
+    // Tests run the TypeScript sources of the workspace packages, not their compiled output.
+    alias: {
+      '@ig-router/core': source('./libs/core/src/index.ts'),
+      '@ig-router/testkit': source('./libs/testkit/src/index.ts'),
     },
   },
   test: {
@@ -16,7 +17,6 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    fileParallelism: true,
     maxWorkers: 2,
   },
 });

@@ -6,9 +6,12 @@ import {
   createDatabase,
   createKafka,
   createLogger,
+  kafkaEnvSchema,
+  loadConfig,
   migrateUp,
   TopicPartitionMismatchError,
   topicCatalogue,
+  topicsEnvSchema,
 } from '@ig-router/core';
 import {
   checkKafkaPrerequisites,
@@ -220,16 +223,24 @@ export async function provision(
     await database.close();
   }
 
+  const settings = loadConfig(kafkaEnvSchema.extend(topicsEnvSchema.shape), {
+    ...env,
+    KAFKA_BROKERS: endpoints.KAFKA_BROKERS,
+  });
   const logger = createLogger({ service: 'stack', level: 'warn' });
-  const kafka = createKafka(
-    { KAFKA_BROKERS: endpoints.KAFKA_BROKERS.split(','), KAFKA_SSL: false },
-    'igr-stack',
-    logger,
-  );
+  const kafka = createKafka(settings, 'igr-stack', logger);
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const report = await applyTopics(admin, topicCatalogue({ prefix: env.TOPIC_PREFIX ?? '' }));
+    const catalogue = topicCatalogue({
+      prefix: settings.TOPIC_PREFIX,
+      replicationFactor: settings.TOPIC_REPLICATION_FACTOR,
+      rawPartitions: settings.RAW_PARTITIONS,
+      eventsPartitions: settings.EVENTS_PARTITIONS,
+      outboundPartitions: settings.OUTBOUND_PARTITIONS,
+      ...(settings.RAW_RETENTION_MS !== undefined ? { rawRetentionMs: settings.RAW_RETENTION_MS } : {}),
+    });
+    const report = await applyTopics(admin, catalogue);
     log(
       `topics: ${report.created.length} created, ${new Set(report.updated.map((c) => c.topic)).size} updated, ${report.unchanged.length} unchanged`,
     );

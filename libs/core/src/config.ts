@@ -195,3 +195,26 @@ export function loadConfigOrExit<S extends z.ZodType>(schema: S, serviceName: st
     throw error;
   }
 }
+
+/** Sizing of the topic catalogue, read by `stack:up`, `npm run provision` and `igr topics apply`. */
+export const topicsEnvSchema = z.object({
+  TOPIC_REPLICATION_FACTOR: envInt(1, 1, 32),
+  RAW_RETENTION_MS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined || value === '') return undefined;
+      const parsed = Number(value);
+      if (!Number.isInteger(parsed) || (parsed < 1 && parsed !== -1)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected milliseconds as a whole number, or -1 to keep forever; got "${value}"`,
+        });
+        return z.NEVER;
+      }
+      return parsed;
+    }),
+  RAW_PARTITIONS: envInt(6, 1, 10_000),
+  EVENTS_PARTITIONS: envInt(12, 1, 10_000),
+  OUTBOUND_PARTITIONS: envInt(12, 1, 10_000),
+});
