@@ -62,6 +62,8 @@ export interface KmsInstance {
   logFile: string;
 }
 
+// TODO: local-kms binds every interface (its PORT variable takes a port only), not 127.0.0.1
+// alone; its key is a published test key, so nothing it protects is secret.
 export function startLocalKms(baseDir: string, port: number): KmsInstance {
   const binary = localKmsBinary();
   const dataDir = join(baseDir, 'kms');

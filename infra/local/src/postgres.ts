@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -66,11 +66,14 @@ export async function startPostgres(
   const logFile = join(rootDir, 'server.log');
   mkdirSync(rootDir, { recursive: true });
   const owner = serverUser();
-  if (owner) chownSync(rootDir, owner.uid, owner.gid);
+  if (owner) {
+    // The server user must be able to reach its folder through the stack folder.
+    chmodSync(baseDir, statSync(baseDir).mode | 0o011);
+    chownSync(rootDir, owner.uid, owner.gid);
+  }
 
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     const passwordFile = join(rootDir, 'initdb-password');
-    const { writeFileSync, rmSync } = await import('node:fs');
     writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
     if (owner) chownSync(passwordFile, owner.uid, owner.gid);
     try {
