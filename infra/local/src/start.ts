@@ -1,0 +1,208 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseDotenv } from '@ig-router/core';
+import { repoRoot, stackDir } from './paths.js';
+import { freePort, portAnswers, waitFor } from './processes.js';
+import { stackDown, stackStatus, stackUp } from './stack.js';
+
+/**
+ * `npm start`: brings the whole pipeline up in the foreground. It starts the local stack for
+ * every part the environment does not point elsewhere, then the gateway, the router (with the
+ * projector) and the sender as child processes, plus the Graph API simulator when
+ * GRAPH_API_URL is not set. Ctrl-C stops the services in order (gateway first, so no new
+ * webhook is accepted while the others flush), then the local servers it started.
+ */
+
+interface ServiceSpec {
+  name: string;
+  entry: string;
+  env: NodeJS.ProcessEnv;
+  readyUrl?: string;
+}
+
+const colors = ['\x1b[36m', '\x1b[35m', '\x1b[33m', '\x1b[32m', '\x1b[34m'];
+const reset = '\x1b[0m';
+const useColor = process.stdout.isTTY === true;
+
+function say(line: string): void {
+  process.stdout.write(`${useColor ? '\x1b[1m' : ''}[start]${useColor ? reset : ''} ${line}\n`);
+}
+
+/** Loads or creates `.stack/meta-app.env`: the local app secret and verify token. */
+function localMetaApp(): { secret: string; verifyToken: string; generated: boolean } {
+  const file = join(stackDir, 'meta-app.env');
+  if (existsSync(file)) {
+    const values = parseDotenv(readFileSync(file, 'utf8'));
+    if (values.META_APP_SECRET && values.META_VERIFY_TOKEN) {
+      return { secret: values.META_APP_SECRET, verifyToken: values.META_VERIFY_TOKEN, generated: false };
+    }
+  }
+  const secret = randomBytes(16).toString('hex');
+  const verifyToken = `igr-${randomBytes(9).toString('base64url')}`;
+  mkdirSync(stackDir, { recursive: true });
+  writeFileSync(
+    file,
+    `# Local Meta app settings made by npm start; set META_APP_SECRET and META_VERIFY_TOKEN to use a real app.\nMETA_APP_SECRET=${secret}\nMETA_VERIFY_TOKEN=${verifyToken}\n`,
+    { mode: 0o600 },
+  );
+  return { secret, verifyToken, generated: true };
+}
+
+function startService(spec: ServiceSpec, color: string): ChildProcess {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', join(repoRoot, spec.entry)],
+    // A process group of its own: Ctrl-C in the terminal reaches only this process, which then
+    // stops the services in order instead of all at once.
+    { cwd: repoRoot, env: spec.env, stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+  );
+  const prefix = `${useColor ? color : ''}${spec.name.padEnd(9)}|${useColor ? reset : ''} `;
+  for (const stream of [child.stdout, child.stderr]) {
+    if (!stream) continue;
+    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
+  }
+  return child;
+}
+
+async function stopChild(name: string, child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  say(`stopping ${name}`);
+  const exited = new Promise<void>((resolveExit) => child.once('exit', () => resolveExit()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    say(`${name} did not stop within ${graceMs} ms; killing it`);
+    child.kill('SIGKILL');
+  }, graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+async function main(): Promise<number> {
+  const env = process.env;
+  const productionMode = Boolean(env.KAFKA_BROKERS && env.DATABASE_URL && env.KMS_KEY_ID);
+  const before = await stackStatus();
+  const stackWasRunning = before.length > 0 && before.every((line) => line.running);
+
+  let serviceEnv: NodeJS.ProcessEnv = { ...env };
+  if (productionMode) {
+    say('KAFKA_BROKERS, DATABASE_URL and KMS_KEY_ID are set: starting the services only');
+  } else {
+    const endpoints = await stackUp({ log: (line) => say(line) });
+    serviceEnv = { ...endpoints, ...env };
+  }
+
+  const app = env.META_APP_SECRET && env.META_VERIFY_TOKEN
+    ? { secret: env.META_APP_SECRET, verifyToken: env.META_VERIFY_TOKEN, generated: false }
+    : localMetaApp();
+  serviceEnv.META_APP_SECRET = app.secret;
+  serviceEnv.META_VERIFY_TOKEN = app.verifyToken;
+
+  const gatewayPort = Number(env.PORT ?? 3000);
+  if (await portAnswers(gatewayPort)) {
+    process.stderr.write(
+      `[start] port ${gatewayPort} is already in use; stop what listens there or set PORT to another port\n`,
+    );
+    return 1;
+  }
+
+  const children: Array<{ name: string; child: ChildProcess }> = [];
+  let graphUrl = env.GRAPH_API_URL;
+  if (!graphUrl) {
+    const simPort = Number(env.GRAPH_SIM_PORT ?? (await freePort()));
+    graphUrl = `http://127.0.0.1:${simPort}`;
+    say('');
+    say('GRAPH_API_URL is not set: the sender talks to the Graph API SIMULATOR, not to Meta.');
+    say(`No message reaches Instagram. Set GRAPH_API_URL=https://graph.facebook.com for real sends.`);
+    say('');
+    children.push({
+      name: 'graph-sim',
+      child: startService(
+        { name: 'graph-sim', entry: 'libs/testkit/src/graph-sim/main.ts', env: { ...serviceEnv, GRAPH_SIM_PORT: String(simPort) } },
+        colors[4] as string,
+      ),
+    });
+    await waitFor('Graph API simulator start', () => portAnswers(simPort), 30_000);
+  }
+  serviceEnv.GRAPH_API_URL = graphUrl;
+  serviceEnv.PORT = String(gatewayPort);
+  serviceEnv.HOST = env.HOST ?? '127.0.0.1';
+  serviceEnv.METRICS_HOST = env.METRICS_HOST ?? '127.0.0.1';
+
+  const services: ServiceSpec[] = [
+    { name: 'router', entry: 'services/router/src/main.ts', env: { ...serviceEnv, METRICS_PORT: env.ROUTER_METRICS_PORT ?? '9102' } },
+    { name: 'sender', entry: 'services/sender/src/main.ts', env: { ...serviceEnv, METRICS_PORT: env.SENDER_METRICS_PORT ?? '9103' } },
+    { name: 'gateway', entry: 'services/gateway/src/main.ts', env: serviceEnv },
+  ];
+  services.forEach((spec, index) => {
+    children.push({ name: spec.name, child: startService(spec, colors[index] as string) });
+  });
+
+  let stopping = false;
+  const stopAll = async (reason: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    say(`${reason}; stopping in order`);
+    const order = ['gateway', 'router', 'sender', 'graph-sim'];
+    for (const name of order) {
+      const entry = children.find((c) => c.name === name);
+      if (entry) await stopChild(name, entry.child, 20_000);
+    }
+    if (!productionMode && !stackWasRunning && env.IGR_KEEP_STACK !== '1') {
+      await stackDown({ log: (line) => say(line) });
+    } else if (!productionMode) {
+      say('the local stack keeps running (it was running before npm start); npm run stack:down stops it');
+    }
+  };
+
+  const exitCode = new Promise<number>((resolveExit) => {
+    for (const { name, child } of children) {
+      child.once('exit', (code, signal) => {
+        if (stopping) return;
+        say(`${name} exited (${signal ?? `code ${code}`}); stopping the others`);
+        void stopAll(`${name} stopped`).then(() => resolveExit(1));
+      });
+    }
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.once(signal, () => {
+        void stopAll(`${signal} received`).then(() => resolveExit(0));
+      });
+    }
+  });
+
+  try {
+    await waitFor(
+      'gateway start',
+      async () => {
+        const response = await fetch(`http://127.0.0.1:${gatewayPort}/healthz`).catch(() => undefined);
+        return response?.ok === true;
+      },
+      60_000,
+      () => (stopping ? 'a service stopped during start-up' : undefined),
+    );
+    const host = serviceEnv.HOST === '0.0.0.0' ? '127.0.0.1' : serviceEnv.HOST;
+    say('');
+    say('ig-router is running.');
+    say(`  webhook URL      http://${host}:${gatewayPort}/webhook  (expose it over HTTPS for Meta, e.g. behind a reverse proxy)`);
+    say(`  verify token     ${app.verifyToken}  (paste it into the Meta app dashboard, Webhooks)`);
+    say(`  app secret       ${app.generated || env.META_APP_SECRET === undefined ? 'local value in .stack/meta-app.env (set META_APP_SECRET to your app\'s secret)' : 'from META_APP_SECRET'}`);
+    say(`  metrics          http://${host}:${gatewayPort}/metrics, http://${serviceEnv.METRICS_HOST}:${services[0]?.env.METRICS_PORT}/metrics, http://${serviceEnv.METRICS_HOST}:${services[1]?.env.METRICS_PORT}/metrics`);
+    say(`  Graph API        ${graphUrl}${env.GRAPH_API_URL ? '' : '  (simulator)'}`);
+    say('  demo             npm run demo   (in another terminal)');
+    say('Press Ctrl-C to stop.');
+  } catch (err) {
+    await stopAll(`start-up failed: ${(err as Error).message}`);
+    return 1;
+  }
+  return exitCode;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`[start] ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
