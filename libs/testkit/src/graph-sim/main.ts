@@ -1,11 +1,14 @@
 import { createLogger, envInt, loadConfigOrExit, loggingEnvSchema } from '@ig-router/core';
+import { z } from 'zod';
 import { startGraphSimulator } from './server.js';
 
 // Runs the Graph API simulator on its own, for demos and manual testing (`npm run graph-sim`).
 
 const graphSimEnvSchema = loggingEnvSchema.extend({
-  /** TCP port on 127.0.0.1; 0 picks a free one. */
+  /** TCP port; 0 picks a free one. */
   GRAPH_SIM_PORT: envInt(0, 0, 65_535),
+  /** Listen address; 0.0.0.0 only inside a container network. */
+  GRAPH_SIM_HOST: z.string().min(1).default('127.0.0.1'),
   /** Sends per second per account before code 613. */
   GRAPH_SIM_RATE_LIMIT: envInt(100, 1),
   /** Milliseconds added before every Graph API response. */
@@ -18,6 +21,7 @@ async function main(): Promise<void> {
 
   const simulator = await startGraphSimulator({
     port: config.GRAPH_SIM_PORT,
+    host: config.GRAPH_SIM_HOST,
     rateLimitPerSecond: config.GRAPH_SIM_RATE_LIMIT,
     latencyMs: config.GRAPH_SIM_LATENCY_MS,
     logger,

@@ -34,8 +34,10 @@ import {
 import { appUsageHeader, businessUseCaseUsageHeader } from './usage.js';
 
 export interface GraphSimulatorOptions {
-  /** TCP port on 127.0.0.1; 0 (the default) picks a free one. */
+  /** TCP port; 0 (the default) picks a free one. */
   port?: number;
+  /** Listen address. Default 127.0.0.1; containers set 0.0.0.0 so other containers reach it. */
+  host?: string;
   /** When set, such as `v21.0`, requests for any other version fail; otherwise every `v<N>.<M>` is accepted. */
   version?: string;
   /** Sends per second per account before code 613, over a sliding one-second window. Default 100. */
@@ -288,7 +290,7 @@ export async function startGraphSimulator(
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => {
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
       server.off('error', reject);
       resolve();
     });
