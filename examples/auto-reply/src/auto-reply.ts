@@ -20,6 +20,8 @@ export interface AutoReplyOptions {
   groupId: string;
   replyText: string;
   dedupeSize: number;
+  /** Answer only these accounts; empty or unset answers every account. */
+  accounts?: ReadonlySet<string>;
 }
 
 export function replyCommand(event: IgEventV1, text: string, now = new Date()): SendCommand {
@@ -52,6 +54,7 @@ export async function startAutoReply(options: AutoReplyOptions): Promise<{ stop(
       }
       const event = parsed.data;
       if (event.type !== 'message.received' || !event.sender_id) return;
+      if (options.accounts && options.accounts.size > 0 && !options.accounts.has(event.ig_business_id)) return;
       if (seen.has(event.event_id)) return;
 
       const command = replyCommand(event, options.replyText);

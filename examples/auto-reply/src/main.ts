@@ -14,6 +14,7 @@ const configSchema = kafkaEnvSchema.extend(loggingEnvSchema.shape).extend({
   AUTO_REPLY_TEXT: z.string().min(1).max(1000).default('Thanks for your message! We will get back to you soon.'),
   AUTO_REPLY_GROUP_ID: z.string().min(1).default('auto-reply'),
   AUTO_REPLY_DEDUPE_SIZE: envInt(100_000, 1, 10_000_000),
+  AUTO_REPLY_ACCOUNTS: z.string().default(''),
 });
 
 const config = loadConfigOrExit(configSchema, 'auto-reply');
@@ -29,6 +30,11 @@ const app = await startAutoReply({
   groupId: config.AUTO_REPLY_GROUP_ID,
   replyText: config.AUTO_REPLY_TEXT,
   dedupeSize: config.AUTO_REPLY_DEDUPE_SIZE,
+  accounts: new Set(
+    config.AUTO_REPLY_ACCOUNTS.split(',')
+      .map((id) => id.trim())
+      .filter((id) => id.length > 0),
+  ),
 });
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {

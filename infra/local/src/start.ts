@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseDotenv } from '@ig-router/core';
@@ -49,6 +49,13 @@ function localMetaApp(): { secret: string; verifyToken: string; generated: boole
     { mode: 0o600 },
   );
   return { secret, verifyToken, generated: true };
+}
+
+/** What `npm start` runs, for `npm run demo`; holds no secret. Removed on stop. */
+const pipelineFile = join(stackDir, 'pipeline.json');
+
+function writePipelineFile(content: Record<string, unknown>): void {
+  writeFileSync(pipelineFile, `${JSON.stringify(content, null, 2)}\n`);
 }
 
 function startService(spec: ServiceSpec, color: string): ChildProcess {
@@ -144,6 +151,7 @@ async function main(): Promise<number> {
   const stopAll = async (reason: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
+    rmSync(pipelineFile, { force: true });
     say(`${reason}; stopping in order`);
     const order = ['gateway', 'router', 'sender', 'graph-sim'];
     for (const name of order) {
@@ -183,6 +191,13 @@ async function main(): Promise<number> {
       () => (stopping ? 'a service stopped during start-up' : undefined),
     );
     const host = serviceEnv.HOST === '0.0.0.0' ? '127.0.0.1' : serviceEnv.HOST;
+    writePipelineFile({
+      pid: process.pid,
+      gateway_url: `http://${host}:${gatewayPort}`,
+      graph_api_url: graphUrl,
+      graph_simulator: !env.GRAPH_API_URL,
+      started_at: new Date().toISOString(),
+    });
     say('');
     say('ig-router is running.');
     say(`  webhook URL      http://${host}:${gatewayPort}/webhook  (expose it over HTTPS for Meta, e.g. behind a reverse proxy)`);
