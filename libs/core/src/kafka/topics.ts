@@ -147,6 +147,37 @@ export class TopicPartitionMismatchError extends IgRouterError {
  * reported, never changed, because adding partitions moves keys and breaks per-account order.
  */
 export async function applyTopics(admin: Admin, specs: TopicSpec[]): Promise<ApplyTopicsReport> {
+  // A broker under load can answer UNKNOWN_TOPIC_OR_PARTITION for a topic it created moments
+  // ago; such retriable errors are retried a few times, and the run is idempotent.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const report = await applyTopicsOnce(admin, specs);
+      await waitForPartitionLeaders(admin, report.created);
+      return report;
+    } catch (err) {
+      const retriable = (err as { retriable?: boolean }).retriable === true;
+      if (!retriable || attempt >= 5) throw err;
+      await new Promise((resolveWait) => setTimeout(resolveWait, 250 * attempt));
+    }
+  }
+}
+
+/** Waits until every partition of the given topics has a leader, for at most 10 s. */
+async function waitForPartitionLeaders(admin: Admin, topics: string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    const metadata = await admin.fetchTopicMetadata({ topics }).catch(() => undefined);
+    const ready =
+      metadata !== undefined &&
+      metadata.topics.length === topics.length &&
+      metadata.topics.every((topic) => topic.partitions.every((p) => p.leader >= 0));
+    if (ready || Date.now() > deadline) return;
+    await new Promise((resolveWait) => setTimeout(resolveWait, 100));
+  }
+}
+
+async function applyTopicsOnce(admin: Admin, specs: TopicSpec[]): Promise<ApplyTopicsReport> {
   const report: ApplyTopicsReport = {
     created: [],
     updated: [],
