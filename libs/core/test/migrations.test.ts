@@ -43,8 +43,8 @@ describe('migrations', () => {
     expect(await tableNames(database)).toHaveLength(5);
 
     expect(await migrateUp(database.db)).toEqual([]);
-    expect(await migrateDown(database.db)).toEqual(['002_account_notify']);
-    expect(await migrateUp(database.db)).toEqual(['002_account_notify']);
+    expect(await migrateDown(database.db)).toEqual(['003_sends_unfinished_index']);
+    expect(await migrateUp(database.db)).toEqual(['003_sends_unfinished_index']);
   });
 
   it('publishes ig_accounts changes with NOTIFY, without token columns', async () => {
@@ -68,7 +68,12 @@ describe('migrations', () => {
     };
     await database.db
       .insertInto('ig_accounts')
-      .values({ ig_business_id: '17841400000000001', client_id: client.client_id, username: 'a', ...tokenColumns })
+      .values({
+        ig_business_id: '17841400000000001',
+        client_id: client.client_id,
+        username: 'a',
+        ...tokenColumns,
+      })
       .execute();
     await database.db
       .updateTable('ig_accounts')
@@ -77,12 +82,23 @@ describe('migrations', () => {
       .execute();
 
     const deadline = Date.now() + 5_000;
-    while (payloads.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    while (payloads.length < 2 && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 50));
     await listener.end();
 
     expect(payloads.map((p) => JSON.parse(p))).toEqual([
-      { op: 'insert', ig_business_id: '17841400000000001', client_id: client.client_id, active: true },
-      { op: 'update', ig_business_id: '17841400000000001', client_id: client.client_id, active: false },
+      {
+        op: 'insert',
+        ig_business_id: '17841400000000001',
+        client_id: client.client_id,
+        active: true,
+      },
+      {
+        op: 'update',
+        ig_business_id: '17841400000000001',
+        client_id: client.client_id,
+        active: false,
+      },
     ]);
     expect(payloads.join('')).not.toContain('ciphertext');
   });

@@ -2,6 +2,7 @@ import { type Kysely, type Migration, type MigrationResultSet, Migrator } from '
 import { ErrorCodes, IgRouterError } from '../errors.js';
 import * as m001 from './migrations/001_initial.js';
 import * as m002 from './migrations/002_account_notify.js';
+import * as m003 from './migrations/003_sends_unfinished_index.js';
 import type { Database } from './schema.js';
 
 /**
@@ -11,6 +12,7 @@ import type { Database } from './schema.js';
 export const migrations: Record<string, Migration> = {
   '001_initial': m001,
   '002_account_notify': m002,
+  '003_sends_unfinished_index': m003,
 };
 
 export function createMigrator(db: Kysely<Database>): Migrator {

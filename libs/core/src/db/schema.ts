@@ -63,7 +63,14 @@ export interface MessagesTable {
   updated_at: Timestamp;
 }
 
-export type SendState = 'pending' | 'in_flight' | 'parked' | 'sent' | 'failed' | 'expired' | 'ambiguous';
+export type SendState =
+  | 'pending'
+  | 'in_flight'
+  | 'parked'
+  | 'sent'
+  | 'failed'
+  | 'expired'
+  | 'ambiguous';
 
 /** State of each send command, written before and after the Graph call. */
 export interface SendsTable {
