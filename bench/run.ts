@@ -16,7 +16,9 @@ async function main(): Promise<number> {
   const names = requested.length > 0 ? requested : benchmarks;
   const unknown = names.filter((name) => !benchmarks.includes(name));
   if (unknown.length > 0) {
-    process.stderr.write(`unknown benchmark: ${unknown.join(', ')}; choose from ${benchmarks.join(', ')}\n`);
+    process.stderr.write(
+      `unknown benchmark: ${unknown.join(', ')}; choose from ${benchmarks.join(', ')}\n`,
+    );
     return 64;
   }
   mkdirSync(join('bench', 'results'), { recursive: true });
@@ -42,7 +44,10 @@ async function main(): Promise<number> {
         },
         figures,
       };
-      writeFileSync(join('bench', 'results', `${name}.json`), `${JSON.stringify(result, null, 2)}\n`);
+      writeFileSync(
+        join('bench', 'results', `${name}.json`),
+        `${JSON.stringify(result, null, 2)}\n`,
+      );
       log(`figures written to bench/results/${name}.json`);
     } catch (err) {
       failed += 1;

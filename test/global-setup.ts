@@ -11,7 +11,9 @@ import type { TestProject } from 'vitest/node';
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const env = process.env;
   if (env.KAFKA_BROKERS && env.DATABASE_URL && env.KMS_KEY_ID) {
-    process.stdout.write('[test stack] using servers from KAFKA_BROKERS, DATABASE_URL, KMS_KEY_ID\n');
+    process.stdout.write(
+      '[test stack] using servers from KAFKA_BROKERS, DATABASE_URL, KMS_KEY_ID\n',
+    );
     project.provide('stackSource', 'environment');
     return async () => {};
   }

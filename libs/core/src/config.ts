@@ -165,7 +165,9 @@ export function loadConfig<S extends z.ZodType>(
     const variable = issue.path.map(String).join('.') || '(environment)';
     variables.push(variable);
     const message =
-      issue.code === 'invalid_type' && env[variable] === undefined && !issue.message.startsWith('missing')
+      issue.code === 'invalid_type' &&
+      env[variable] === undefined &&
+      !issue.message.startsWith('missing')
         ? `missing; ${issue.message}`
         : issue.message;
     lines.push(`  ${variable}: ${message}`);

@@ -1,5 +1,5 @@
-import { z } from 'zod';
 import { describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import {
   ConfigError,
   databaseEnvSchema,
@@ -10,9 +10,12 @@ import {
   parseDotenv,
 } from '../src/index.js';
 
-const schema = kafkaEnvSchema.extend(databaseEnvSchema.shape).extend(kmsEnvSchema.shape).extend({
-  PORT: envInt(3000, 1, 65535),
-});
+const schema = kafkaEnvSchema
+  .extend(databaseEnvSchema.shape)
+  .extend(kmsEnvSchema.shape)
+  .extend({
+    PORT: envInt(3000, 1, 65535),
+  });
 
 describe('loadConfig', () => {
   it('parses a complete environment', () => {

@@ -61,14 +61,20 @@ describe('applyTopics', () => {
   });
 
   it('changes nothing when run a second time', async () => {
-    const report = await applyTopics(topics.admin, topicCatalogue({ prefix, rawRetentionMs: 123_456_789 }));
+    const report = await applyTopics(
+      topics.admin,
+      topicCatalogue({ prefix, rawRetentionMs: 123_456_789 }),
+    );
     expect(report.created).toEqual([]);
     expect(report.updated).toEqual([]);
     expect(report.unchanged).toHaveLength(7);
   });
 
   it('updates a changed config on an existing topic', async () => {
-    const report = await applyTopics(topics.admin, topicCatalogue({ prefix, rawRetentionMs: 987_654_321 }));
+    const report = await applyTopics(
+      topics.admin,
+      topicCatalogue({ prefix, rawRetentionMs: 987_654_321 }),
+    );
     expect(report.updated).toEqual([
       { topic: `${prefix}ig.raw`, config: 'retention.ms', from: '123456789', to: '987654321' },
     ]);
