@@ -1,5 +1,5 @@
-import { type IgEventV1, igEventV1Schema, type SendCommand, topicNames } from '@ig-router/core';
 import type { Logger } from '@ig-router/core';
+import { type IgEventV1, igEventV1Schema, type SendCommand, topicNames } from '@ig-router/core';
 import type { Kafka, Producer } from 'kafkajs';
 
 /**
@@ -35,7 +35,9 @@ export function replyCommand(event: IgEventV1, text: string, now = new Date()): 
   };
 }
 
-export async function startAutoReply(options: AutoReplyOptions): Promise<{ stop(): Promise<void> }> {
+export async function startAutoReply(
+  options: AutoReplyOptions,
+): Promise<{ stop(): Promise<void> }> {
   const topics = topicNames(options.prefix);
   const seen = new Set<string>();
   const consumer = options.kafka.consumer({ groupId: options.groupId, readUncommitted: false });
@@ -47,14 +49,24 @@ export async function startAutoReply(options: AutoReplyOptions): Promise<{ stop(
 
   await consumer.run({
     eachMessage: async ({ partition, message }) => {
-      const parsed = igEventV1Schema.safeParse(JSON.parse(message.value?.toString('utf8') ?? 'null'));
+      const parsed = igEventV1Schema.safeParse(
+        JSON.parse(message.value?.toString('utf8') ?? 'null'),
+      );
       if (!parsed.success) {
-        options.logger.warn({ topic: topics.events, partition, offset: message.offset }, 'not an ig.event.v1 record; skipped');
+        options.logger.warn(
+          { topic: topics.events, partition, offset: message.offset },
+          'not an ig.event.v1 record; skipped',
+        );
         return;
       }
       const event = parsed.data;
       if (event.type !== 'message.received' || !event.sender_id) return;
-      if (options.accounts && options.accounts.size > 0 && !options.accounts.has(event.ig_business_id)) return;
+      if (
+        options.accounts &&
+        options.accounts.size > 0 &&
+        !options.accounts.has(event.ig_business_id)
+      )
+        return;
       if (seen.has(event.event_id)) return;
 
       const command = replyCommand(event, options.replyText);
@@ -65,7 +77,11 @@ export async function startAutoReply(options: AutoReplyOptions): Promise<{ stop(
       });
       remember(seen, event.event_id, options.dedupeSize);
       options.logger.info(
-        { event_id: event.event_id, command_id: command.command_id, ig_business_id: event.ig_business_id },
+        {
+          event_id: event.event_id,
+          command_id: command.command_id,
+          ig_business_id: event.ig_business_id,
+        },
         'reply queued',
       );
     },

@@ -11,7 +11,11 @@ import { z } from 'zod';
 import { startAutoReply } from './auto-reply.js';
 
 const configSchema = kafkaEnvSchema.extend(loggingEnvSchema.shape).extend({
-  AUTO_REPLY_TEXT: z.string().min(1).max(1000).default('Thanks for your message! We will get back to you soon.'),
+  AUTO_REPLY_TEXT: z
+    .string()
+    .min(1)
+    .max(1000)
+    .default('Thanks for your message! We will get back to you soon.'),
   AUTO_REPLY_GROUP_ID: z.string().min(1).default('auto-reply'),
   AUTO_REPLY_DEDUPE_SIZE: envInt(100_000, 1, 10_000_000),
   AUTO_REPLY_ACCOUNTS: z.string().default(''),

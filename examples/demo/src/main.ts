@@ -58,17 +58,23 @@ async function ensurePipeline(): Promise<{ pipeline: Pipeline; started?: ChildPr
   const logFile = join(stackDir, 'demo-pipeline.log');
   say(`no running pipeline found; starting npm start in the background (log: ${logFile})`);
   const log = openSync(logFile, 'a');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--conditions=source', join(repoRoot, 'infra/local/src/start.ts')], {
-    cwd: repoRoot,
-    env: { ...process.env, IGR_KEEP_STACK: '1' },
-    stdio: ['ignore', log, log],
-    detached: true,
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', '--conditions=source', join(repoRoot, 'infra/local/src/start.ts')],
+    {
+      cwd: repoRoot,
+      env: { ...process.env, IGR_KEEP_STACK: '1' },
+      stdio: ['ignore', log, log],
+      detached: true,
+    },
+  );
   const deadline = Date.now() + 180_000;
   while (Date.now() < deadline) {
     const pipeline = readPipeline();
-    if (pipeline && (await gatewayHealthy(pipeline.gateway_url))) return { pipeline, started: child };
-    if (child.exitCode !== null) throw new Error(`npm start exited with code ${child.exitCode}; see ${logFile}`);
+    if (pipeline && (await gatewayHealthy(pipeline.gateway_url)))
+      return { pipeline, started: child };
+    if (child.exitCode !== null)
+      throw new Error(`npm start exited with code ${child.exitCode}; see ${logFile}`);
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`the pipeline did not start within 180 s; see ${logFile}`);
@@ -77,18 +83,31 @@ async function ensurePipeline(): Promise<{ pipeline: Pipeline; started?: ChildPr
 function appSecret(): string {
   if (process.env.META_APP_SECRET) return process.env.META_APP_SECRET;
   const file = join(stackDir, 'meta-app.env');
-  const secret = existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')).META_APP_SECRET : undefined;
-  if (!secret) throw new Error('META_APP_SECRET is not set and .stack/meta-app.env has none; start the pipeline with npm start first');
+  const secret = existsSync(file)
+    ? parseDotenv(readFileSync(file, 'utf8')).META_APP_SECRET
+    : undefined;
+  if (!secret)
+    throw new Error(
+      'META_APP_SECRET is not set and .stack/meta-app.env has none; start the pipeline with npm start first',
+    );
   return secret;
 }
 
 /** Runs `igr` as a user would, with the token on standard input; returns its JSON output. */
-async function igr(args: string[], env: NodeJS.ProcessEnv, stdin?: string): Promise<Record<string, unknown>> {
-  const child = spawn(process.execPath, [join(repoRoot, 'services/cli/bin/igr.js'), ...args, '--json'], {
-    cwd: repoRoot,
-    env,
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
+async function igr(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  stdin?: string,
+): Promise<Record<string, unknown>> {
+  const child = spawn(
+    process.execPath,
+    [join(repoRoot, 'services/cli/bin/igr.js'), ...args, '--json'],
+    {
+      cwd: repoRoot,
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => {
@@ -119,7 +138,11 @@ function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
 }
 
-async function collect(consumer: Consumer, topic: string, onRecord: (value: Buffer, timestamp: number) => void): Promise<void> {
+async function collect(
+  consumer: Consumer,
+  topic: string,
+  onRecord: (value: Buffer, timestamp: number) => void,
+): Promise<void> {
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -132,7 +155,9 @@ async function collect(consumer: Consumer, topic: string, onRecord: (value: Buff
 async function main(): Promise<number> {
   const { pipeline, started } = await ensurePipeline();
   if (!pipeline.graph_simulator) {
-    process.stderr.write('[demo] the running pipeline sends through the real Graph API; the demo only runs against the simulator (start npm start without GRAPH_API_URL)\n');
+    process.stderr.write(
+      '[demo] the running pipeline sends through the real Graph API; the demo only runs against the simulator (start npm start without GRAPH_API_URL)\n',
+    );
     return 1;
   }
   const env = environmentWithStack();
@@ -156,16 +181,30 @@ async function main(): Promise<number> {
     const response = await fetch(`${pipeline.graph_api_url}/_sim/accounts`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ ig_business_id: account.ig_business_id, page_id: account.page_id, username: account.username, token: account.token }),
+      body: JSON.stringify({
+        ig_business_id: account.ig_business_id,
+        page_id: account.page_id,
+        username: account.username,
+        token: account.token,
+      }),
     });
-    if (!response.ok) throw new Error(`the simulator rejected account ${account.username}: ${response.status} ${await response.text()}`);
+    if (!response.ok)
+      throw new Error(
+        `the simulator rejected account ${account.username}: ${response.status} ${await response.text()}`,
+      );
   }
 
   const client = await igr(['clients', 'create', '--name', `demo-${run}`], cliEnv);
   say(`created client ${String(client.client_id)} (igr clients create)`);
   for (const account of [a, b]) {
-    const onboarded = await igr(['accounts', 'onboard', '--client', String(client.client_id), '--token-stdin'], cliEnv, `${account.token}\n`);
-    say(`onboarded ${String(onboarded.ig_business_id)} (@${String(onboarded.username)}) with igr accounts onboard`);
+    const onboarded = await igr(
+      ['accounts', 'onboard', '--client', String(client.client_id), '--token-stdin'],
+      cliEnv,
+      `${account.token}\n`,
+    );
+    say(
+      `onboarded ${String(onboarded.ig_business_id)} (@${String(onboarded.username)}) with igr accounts onboard`,
+    );
   }
 
   // The example consumer answers message.received events of the two demo accounts only.
@@ -197,29 +236,44 @@ async function main(): Promise<number> {
   });
   await collect(unroutedReader, topics.unrouted, (value) => {
     const parsed = unroutedRecordSchema.safeParse(JSON.parse(value.toString('utf8')));
-    if (parsed.success && parsed.data.entry_id === unknownAccountId) unrouted.push(parsed.data.entry_id);
+    if (parsed.success && parsed.data.entry_id === unknownAccountId)
+      unrouted.push(parsed.data.entry_id);
   });
 
-  say(`posting ${scenario.deliveries.length} signed webhook deliveries to ${pipeline.gateway_url}/webhook`);
+  say(
+    `posting ${scenario.deliveries.length} signed webhook deliveries to ${pipeline.gateway_url}/webhook`,
+  );
   const firstPost = Date.now();
   for (const delivery of scenario.deliveries) {
     const at = Date.now();
-    const response = await fetch(`${pipeline.gateway_url}/webhook`, { method: 'POST', headers: delivery.headers, body: delivery.body });
+    const response = await fetch(`${pipeline.gateway_url}/webhook`, {
+      method: 'POST',
+      headers: delivery.headers,
+      body: delivery.body,
+    });
     for (const id of [a.ig_business_id, b.ig_business_id]) {
       if (delivery.body.includes(id)) postedAt.set(id, at);
     }
     say(`  ${delivery.name.padEnd(24)} -> ${response.status}`);
-    if (response.status !== 200) throw new Error(`the gateway answered ${response.status} to "${delivery.name}"`);
+    if (response.status !== 200)
+      throw new Error(`the gateway answered ${response.status} to "${delivery.name}"`);
   }
 
   let replies: Array<{ ig_business_id: string; at: string | number }> = [];
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const response = await fetch(`${pipeline.graph_api_url}/_sim/requests`);
-    const body = (await response.json()) as { requests?: Array<Record<string, unknown>> } | Array<Record<string, unknown>>;
+    const body = (await response.json()) as
+      | { requests?: Array<Record<string, unknown>> }
+      | Array<Record<string, unknown>>;
     const list = Array.isArray(body) ? body : (body.requests ?? []);
     replies = list
-      .filter((r) => byId.has(String(r.ig_business_id)) && String(r.command_id ?? '').startsWith('auto-reply-') && Number(r.status ?? 200) < 300)
+      .filter(
+        (r) =>
+          byId.has(String(r.ig_business_id)) &&
+          String(r.command_id ?? '').startsWith('auto-reply-') &&
+          Number(r.status ?? 200) < 300,
+      )
       .map((r) => ({ ig_business_id: String(r.ig_business_id), at: r.at as string | number }));
     const done =
       events.length >= scenario.expectedEvents.length &&
@@ -232,15 +286,30 @@ async function main(): Promise<number> {
   await Promise.all([eventReader.disconnect(), unroutedReader.disconnect(), replier.stop()]);
 
   const replyLatencies = replies.map((r) => new Date(r.at).getTime() - firstPost);
-  printReport(scenario.expectedEvents, events, unrouted, scenario.expectedUnrouted.length, replies.length, scenario.expectedReplies, replyLatencies);
+  printReport(
+    scenario.expectedEvents,
+    events,
+    unrouted,
+    scenario.expectedUnrouted.length,
+    replies.length,
+    scenario.expectedReplies,
+    replyLatencies,
+  );
 
   const missing = missingEvents(scenario.expectedEvents, events);
-  const ok = missing.length === 0 && unrouted.length >= scenario.expectedUnrouted.length && replies.length >= scenario.expectedReplies;
+  const ok =
+    missing.length === 0 &&
+    unrouted.length >= scenario.expectedUnrouted.length &&
+    replies.length >= scenario.expectedReplies;
   if (!ok) {
     process.stderr.write('[demo] FAILED; missing:\n');
     for (const line of missing) process.stderr.write(`  event ${line}\n`);
-    if (unrouted.length < scenario.expectedUnrouted.length) process.stderr.write(`  unrouted entry of account ${unknownAccountId}\n`);
-    if (replies.length < scenario.expectedReplies) process.stderr.write(`  ${scenario.expectedReplies - replies.length} of ${scenario.expectedReplies} auto-replies at the simulator\n`);
+    if (unrouted.length < scenario.expectedUnrouted.length)
+      process.stderr.write(`  unrouted entry of account ${unknownAccountId}\n`);
+    if (replies.length < scenario.expectedReplies)
+      process.stderr.write(
+        `  ${scenario.expectedReplies - replies.length} of ${scenario.expectedReplies} auto-replies at the simulator\n`,
+      );
   } else {
     say('all expected events and replies arrived');
   }
@@ -253,7 +322,10 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-function missingEvents(expected: Array<{ account: string; type: string }>, actual: Array<{ account: string; type: string }>): string[] {
+function missingEvents(
+  expected: Array<{ account: string; type: string }>,
+  actual: Array<{ account: string; type: string }>,
+): string[] {
   const left = [...actual];
   const missing: string[] = [];
   for (const want of expected) {
@@ -274,17 +346,28 @@ function printReport(
   replyLatencies: number[],
 ): void {
   const keys = [...new Set(expected.map((e) => `${e.account}\t${e.type}`))].sort();
-  const count = (list: Array<{ account: string; type: string }>, key: string) => list.filter((e) => `${e.account}\t${e.type}` === key).length;
+  const count = (list: Array<{ account: string; type: string }>, key: string) =>
+    list.filter((e) => `${e.account}\t${e.type}` === key).length;
   process.stdout.write('\n  account  type                 expected  arrived\n');
   for (const key of keys) {
     const [account, type] = key.split('\t') as [string, string];
-    process.stdout.write(`  ${account.padEnd(8)} ${type.padEnd(20)} ${String(count(expected, key)).padStart(8)}  ${String(count(events, key)).padStart(7)}\n`);
+    process.stdout.write(
+      `  ${account.padEnd(8)} ${type.padEnd(20)} ${String(count(expected, key)).padStart(8)}  ${String(count(events, key)).padStart(7)}\n`,
+    );
   }
-  process.stdout.write(`  ${'unrouted (unknown account)'.padEnd(29)} ${String(expectedUnrouted).padStart(8)}  ${String(unrouted.length).padStart(7)}\n`);
-  process.stdout.write(`  ${'auto-replies at the simulator'.padEnd(29)} ${String(expectedReplies).padStart(8)}  ${String(replies).padStart(7)}\n`);
+  process.stdout.write(
+    `  ${'unrouted (unknown account)'.padEnd(29)} ${String(expectedUnrouted).padStart(8)}  ${String(unrouted.length).padStart(7)}\n`,
+  );
+  process.stdout.write(
+    `  ${'auto-replies at the simulator'.padEnd(29)} ${String(expectedReplies).padStart(8)}  ${String(replies).padStart(7)}\n`,
+  );
   const eventLatencies = events.map((e) => e.latencyMs);
-  process.stdout.write(`\n  webhook -> ig.events latency: p50 ${percentile(eventLatencies, 50)} ms, max ${Math.max(...eventLatencies, 0)} ms\n`);
-  process.stdout.write(`  first webhook -> reply at the Graph API: p50 ${percentile(replyLatencies, 50)} ms, max ${Math.max(...replyLatencies, 0)} ms\n\n`);
+  process.stdout.write(
+    `\n  webhook -> ig.events latency: p50 ${percentile(eventLatencies, 50)} ms, max ${Math.max(...eventLatencies, 0)} ms\n`,
+  );
+  process.stdout.write(
+    `  first webhook -> reply at the Graph API: p50 ${percentile(replyLatencies, 50)} ms, max ${Math.max(...replyLatencies, 0)} ms\n\n`,
+  );
 }
 
 main().then(

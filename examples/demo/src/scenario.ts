@@ -56,13 +56,21 @@ export function buildScenario(
       {
         id: a.ig_business_id,
         messaging: [
-          meta.textMessage({ ig_business_id: a.ig_business_id, igsid: userOfA, text: 'Olá! Café às 9h? ☕🎉' }),
+          meta.textMessage({
+            ig_business_id: a.ig_business_id,
+            igsid: userOfA,
+            text: 'Olá! Café às 9h? ☕🎉',
+          }),
         ],
       },
       {
         id: b.ig_business_id,
         messaging: [
-          meta.textMessage({ ig_business_id: b.ig_business_id, igsid: userOfB, text: 'Bonjour, où est ma commande ? 📦 @support' }),
+          meta.textMessage({
+            ig_business_id: b.ig_business_id,
+            igsid: userOfB,
+            text: 'Bonjour, où est ma commande ? 📦 @support',
+          }),
         ],
       },
     ],
@@ -76,7 +84,11 @@ export function buildScenario(
           meta.attachmentMessage({
             ig_business_id: a.ig_business_id,
             igsid: userOfA,
-            attachments: [meta.attachment('story_mention', { url: 'https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=demo' })],
+            attachments: [
+              meta.attachment('story_mention', {
+                url: 'https://lookaside.fbsbx.com/ig_messaging_cdn/?asset_id=demo',
+              }),
+            ],
           }),
         ],
       },
@@ -87,7 +99,15 @@ export function buildScenario(
     entries: [
       {
         id: b.ig_business_id,
-        messaging: [meta.reaction({ ig_business_id: b.ig_business_id, igsid: userOfB, action: 'react', reaction: 'love', emoji: '❤️' })],
+        messaging: [
+          meta.reaction({
+            ig_business_id: b.ig_business_id,
+            igsid: userOfB,
+            action: 'react',
+            reaction: 'love',
+            emoji: '❤️',
+          }),
+        ],
       },
     ],
   });
@@ -96,7 +116,9 @@ export function buildScenario(
     entries: [
       {
         id: a.ig_business_id,
-        messaging: [meta.echo({ ig_business_id: a.ig_business_id, igsid: userOfA, text: 'Sim, às 9h!' })],
+        messaging: [
+          meta.echo({ ig_business_id: a.ig_business_id, igsid: userOfA, text: 'Sim, às 9h!' }),
+        ],
       },
     ],
   });
@@ -105,7 +127,9 @@ export function buildScenario(
     entries: [
       {
         id: b.ig_business_id,
-        changes: [meta.commentChange({ text: 'Love this post! 😍', igsid: userOfB, username: 'demo_fan' })],
+        changes: [
+          meta.commentChange({ text: 'Love this post! 😍', igsid: userOfB, username: 'demo_fan' }),
+        ],
       },
     ],
   });
@@ -114,7 +138,13 @@ export function buildScenario(
     entries: [
       {
         id: unknownAccountId,
-        messaging: [meta.textMessage({ ig_business_id: unknownAccountId, igsid: meta.nextId(), text: 'Hello?' })],
+        messaging: [
+          meta.textMessage({
+            ig_business_id: unknownAccountId,
+            igsid: meta.nextId(),
+            text: 'Hello?',
+          }),
+        ],
       },
     ],
   });

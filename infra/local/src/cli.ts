@@ -16,7 +16,9 @@ async function main(): Promise<number> {
     case 'up': {
       const started = Date.now();
       const endpoints = await stackUp();
-      process.stdout.write(`\nlocal stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s; endpoints written to .stack/env:\n`);
+      process.stdout.write(
+        `\nlocal stack ready in ${((Date.now() - started) / 1000).toFixed(1)} s; endpoints written to .stack/env:\n`,
+      );
       for (const [key, value] of Object.entries(endpoints)) {
         if (key === 'AWS_SECRET_ACCESS_KEY' || key === 'AWS_ACCESS_KEY_ID') continue;
         const shown = key === 'DATABASE_URL' ? value.replace(/:[^:@/]+@/, ':***@') : value;
@@ -31,7 +33,9 @@ async function main(): Promise<number> {
       const lines = await stackStatus();
       if (lines.length === 0) process.stdout.write('no local stack has been started here\n');
       for (const line of lines) {
-        process.stdout.write(`${line.name.padEnd(9)} ${line.running ? 'running' : 'stopped'}  ${line.detail}\n`);
+        process.stdout.write(
+          `${line.name.padEnd(9)} ${line.running ? 'running' : 'stopped'}  ${line.detail}\n`,
+        );
       }
       return lines.every((line) => line.running) && lines.length > 0 ? 0 : 1;
     }

@@ -9,7 +9,9 @@ async function main(): Promise<number> {
   const env = environmentWithStack();
   const missing = ['KAFKA_BROKERS', 'DATABASE_URL'].filter((key) => !env[key]);
   if (missing.length > 0) {
-    process.stderr.write(`provision: missing ${missing.join(', ')}; set them to the servers to provision\n`);
+    process.stderr.write(
+      `provision: missing ${missing.join(', ')}; set them to the servers to provision\n`,
+    );
     return 78;
   }
   await provision(

@@ -85,11 +85,14 @@ async function kafkaUp(state: StackState, log: (line: string) => void): Promise<
   }
   checkKafkaPrerequisites();
   ensureKafkaJars(log);
-  const port = current?.port && !(await portAnswers(current.port)) ? current.port : await freePort();
+  const port =
+    current?.port && !(await portAnswers(current.port)) ? current.port : await freePort();
   const controllerPort = await freePort();
   const started = Date.now();
   const kafka = startKafka(stackDir, port, controllerPort);
-  log(`kafka: starting Apache Kafka ${KAFKA_VERSION} (KRaft) on 127.0.0.1:${port}, log ${kafka.logFile}`);
+  log(
+    `kafka: starting Apache Kafka ${KAFKA_VERSION} (KRaft) on 127.0.0.1:${port}, log ${kafka.logFile}`,
+  );
   await waitFor(
     'Kafka broker start',
     async () => portAnswers(port),
@@ -109,7 +112,8 @@ async function postgresUp(
     log(`postgres: reusing server on 127.0.0.1:${current.port} (pid ${current.pid})`);
     return current;
   }
-  const port = current?.port && !(await portAnswers(current.port)) ? current.port : await freePort();
+  const port =
+    current?.port && !(await portAnswers(current.port)) ? current.port : await freePort();
   // The password is only a local default: the server listens on 127.0.0.1 alone.
   const password = current?.password ?? randomBytes(12).toString('hex');
   const started = Date.now();
@@ -133,7 +137,8 @@ async function kmsUp(state: StackState, log: (line: string) => void): Promise<Km
     return current;
   }
   ensureLocalKms(log);
-  const port = current?.port && !(await portAnswers(current.port)) ? current.port : await freePort();
+  const port =
+    current?.port && !(await portAnswers(current.port)) ? current.port : await freePort();
   const kms = startLocalKms(stackDir, port);
   log(`kms: starting local-kms ${LOCAL_KMS_VERSION} on port ${port}, log ${kms.logFile}`);
   await waitFor(
@@ -193,7 +198,9 @@ export async function stackUp(options: StackOptions = {}): Promise<StackEndpoint
     KMS_KEY_ID: env.KMS_KEY_ID ?? LOCAL_KMS_ALIAS,
   };
   if (env.KMS_KEY_ID) {
-    log(`kms: using KMS_KEY_ID=${env.KMS_KEY_ID}${env.AWS_ENDPOINT_URL_KMS ? ` at ${env.AWS_ENDPOINT_URL_KMS}` : ' (AWS KMS)'}`);
+    log(
+      `kms: using KMS_KEY_ID=${env.KMS_KEY_ID}${env.AWS_ENDPOINT_URL_KMS ? ` at ${env.AWS_ENDPOINT_URL_KMS}` : ' (AWS KMS)'}`,
+    );
     if (env.AWS_ENDPOINT_URL_KMS) endpoints.AWS_ENDPOINT_URL_KMS = env.AWS_ENDPOINT_URL_KMS;
   } else {
     state.kms = await kmsUp(state, log);
@@ -238,7 +245,9 @@ export async function provision(
       rawPartitions: settings.RAW_PARTITIONS,
       eventsPartitions: settings.EVENTS_PARTITIONS,
       outboundPartitions: settings.OUTBOUND_PARTITIONS,
-      ...(settings.RAW_RETENTION_MS !== undefined ? { rawRetentionMs: settings.RAW_RETENTION_MS } : {}),
+      ...(settings.RAW_RETENTION_MS !== undefined
+        ? { rawRetentionMs: settings.RAW_RETENTION_MS }
+        : {}),
     });
     const report = await applyTopics(admin, catalogue);
     log(
@@ -312,4 +321,3 @@ export async function stackStatus(): Promise<StackStatusLine[]> {
 export function stackState(): StackState {
   return readState();
 }
-

@@ -37,7 +37,11 @@ function localMetaApp(): { secret: string; verifyToken: string; generated: boole
   if (existsSync(file)) {
     const values = parseDotenv(readFileSync(file, 'utf8'));
     if (values.META_APP_SECRET && values.META_VERIFY_TOKEN) {
-      return { secret: values.META_APP_SECRET, verifyToken: values.META_VERIFY_TOKEN, generated: false };
+      return {
+        secret: values.META_APP_SECRET,
+        verifyToken: values.META_VERIFY_TOKEN,
+        generated: false,
+      };
     }
   }
   const secret = randomBytes(16).toString('hex');
@@ -69,7 +73,9 @@ function startService(spec: ServiceSpec, color: string): ChildProcess {
   const prefix = `${useColor ? color : ''}${spec.name.padEnd(9)}|${useColor ? reset : ''} `;
   for (const stream of [child.stdout, child.stderr]) {
     if (!stream) continue;
-    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${prefix}${line}\n`));
+    createInterface({ input: stream }).on('line', (line) =>
+      process.stdout.write(`${prefix}${line}\n`),
+    );
   }
   return child;
 }
@@ -101,9 +107,10 @@ async function main(): Promise<number> {
     serviceEnv = { ...endpoints, ...env };
   }
 
-  const app = env.META_APP_SECRET && env.META_VERIFY_TOKEN
-    ? { secret: env.META_APP_SECRET, verifyToken: env.META_VERIFY_TOKEN, generated: false }
-    : localMetaApp();
+  const app =
+    env.META_APP_SECRET && env.META_VERIFY_TOKEN
+      ? { secret: env.META_APP_SECRET, verifyToken: env.META_VERIFY_TOKEN, generated: false }
+      : localMetaApp();
   serviceEnv.META_APP_SECRET = app.secret;
   serviceEnv.META_VERIFY_TOKEN = app.verifyToken;
 
@@ -122,12 +129,18 @@ async function main(): Promise<number> {
     graphUrl = `http://127.0.0.1:${simPort}`;
     say('');
     say('GRAPH_API_URL is not set: the sender talks to the Graph API SIMULATOR, not to Meta.');
-    say(`No message reaches Instagram. Set GRAPH_API_URL=https://graph.facebook.com for real sends.`);
+    say(
+      `No message reaches Instagram. Set GRAPH_API_URL=https://graph.facebook.com for real sends.`,
+    );
     say('');
     children.push({
       name: 'graph-sim',
       child: startService(
-        { name: 'graph-sim', entry: 'libs/testkit/src/graph-sim/main.ts', env: { ...serviceEnv, GRAPH_SIM_PORT: String(simPort) } },
+        {
+          name: 'graph-sim',
+          entry: 'libs/testkit/src/graph-sim/main.ts',
+          env: { ...serviceEnv, GRAPH_SIM_PORT: String(simPort) },
+        },
         colors[4] as string,
       ),
     });
@@ -139,8 +152,16 @@ async function main(): Promise<number> {
   serviceEnv.METRICS_HOST = env.METRICS_HOST ?? '127.0.0.1';
 
   const services: ServiceSpec[] = [
-    { name: 'router', entry: 'services/router/src/main.ts', env: { ...serviceEnv, METRICS_PORT: env.ROUTER_METRICS_PORT ?? '9102' } },
-    { name: 'sender', entry: 'services/sender/src/main.ts', env: { ...serviceEnv, METRICS_PORT: env.SENDER_METRICS_PORT ?? '9103' } },
+    {
+      name: 'router',
+      entry: 'services/router/src/main.ts',
+      env: { ...serviceEnv, METRICS_PORT: env.ROUTER_METRICS_PORT ?? '9102' },
+    },
+    {
+      name: 'sender',
+      entry: 'services/sender/src/main.ts',
+      env: { ...serviceEnv, METRICS_PORT: env.SENDER_METRICS_PORT ?? '9103' },
+    },
     { name: 'gateway', entry: 'services/gateway/src/main.ts', env: serviceEnv },
   ];
   services.forEach((spec, index) => {
@@ -161,7 +182,9 @@ async function main(): Promise<number> {
     if (!productionMode && !stackWasRunning && env.IGR_KEEP_STACK !== '1') {
       await stackDown({ log: (line) => say(line) });
     } else if (!productionMode) {
-      say('the local stack keeps running (it was running before npm start); npm run stack:down stops it');
+      say(
+        'the local stack keeps running (it was running before npm start); npm run stack:down stops it',
+      );
     }
   };
 
@@ -184,7 +207,9 @@ async function main(): Promise<number> {
     await waitFor(
       'gateway start',
       async () => {
-        const response = await fetch(`http://127.0.0.1:${gatewayPort}/healthz`).catch(() => undefined);
+        const response = await fetch(`http://127.0.0.1:${gatewayPort}/healthz`).catch(
+          () => undefined,
+        );
         return response?.ok === true;
       },
       60_000,
@@ -200,10 +225,16 @@ async function main(): Promise<number> {
     });
     say('');
     say('ig-router is running.');
-    say(`  webhook URL      http://${host}:${gatewayPort}/webhook  (expose it over HTTPS for Meta, e.g. behind a reverse proxy)`);
+    say(
+      `  webhook URL      http://${host}:${gatewayPort}/webhook  (expose it over HTTPS for Meta, e.g. behind a reverse proxy)`,
+    );
     say(`  verify token     ${app.verifyToken}  (paste it into the Meta app dashboard, Webhooks)`);
-    say(`  app secret       ${app.generated || env.META_APP_SECRET === undefined ? 'local value in .stack/meta-app.env (set META_APP_SECRET to your app\'s secret)' : 'from META_APP_SECRET'}`);
-    say(`  metrics          http://${host}:${gatewayPort}/metrics, http://${serviceEnv.METRICS_HOST}:${services[0]?.env.METRICS_PORT}/metrics, http://${serviceEnv.METRICS_HOST}:${services[1]?.env.METRICS_PORT}/metrics`);
+    say(
+      `  app secret       ${app.generated || env.META_APP_SECRET === undefined ? "local value in .stack/meta-app.env (set META_APP_SECRET to your app's secret)" : 'from META_APP_SECRET'}`,
+    );
+    say(
+      `  metrics          http://${host}:${gatewayPort}/metrics, http://${serviceEnv.METRICS_HOST}:${services[0]?.env.METRICS_PORT}/metrics, http://${serviceEnv.METRICS_HOST}:${services[1]?.env.METRICS_PORT}/metrics`,
+    );
     say(`  Graph API        ${graphUrl}${env.GRAPH_API_URL ? '' : '  (simulator)'}`);
     say('  demo             npm run demo   (in another terminal)');
     say('Press Ctrl-C to stop.');

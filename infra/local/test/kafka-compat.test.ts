@@ -114,7 +114,10 @@ describe('kafkajs against the pinned Kafka broker', () => {
     const offsets = await topics.admin.fetchOffsets({ groupId, topics: [input] });
     expect(offsets[0]?.partitions.find((p) => p.partition === 0)?.offset).toBe('2');
 
-    const committed = await readTopic(topics.kafka, output, { until: (r) => r.length >= 2, timeoutMs: 5_000 });
+    const committed = await readTopic(topics.kafka, output, {
+      until: (r) => r.length >= 2,
+      timeoutMs: 5_000,
+    });
     expect(committed.map((r) => r.value?.toString()).sort()).toEqual(['out-1', 'out-2']);
     const all = await readTopic(topics.kafka, output, {
       readUncommitted: true,

@@ -41,7 +41,9 @@ describe('stack:up and stack:down', () => {
     expect(up.stdout).toContain('endpoints written to .stack/env');
     const envFile = readFileSync(join(stackDir, 'env'), 'utf8');
     expect(envFile).toMatch(/^KAFKA_BROKERS=127\.0\.0\.1:\d+$/m);
-    expect(envFile).toMatch(/^DATABASE_URL=postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/igrouter$/m);
+    expect(envFile).toMatch(
+      /^DATABASE_URL=postgres:\/\/postgres:[^@]+@127\.0\.0\.1:\d+\/igrouter$/m,
+    );
     expect(envFile).toMatch(/^AWS_ENDPOINT_URL_KMS=http:\/\/127\.0\.0\.1:\d+$/m);
     expect(envFile).toContain('KMS_KEY_ID=alias/ig-router-local');
     // The printed endpoints hide the database password.

@@ -1,7 +1,4 @@
 export * from './errors.js';
-export * from './signer.js';
-export * from './payloads.js';
-export * from './meta-json.js';
 export {
   type GraphErrorFields,
   type GraphFailure,
@@ -29,3 +26,6 @@ export {
   tokenFingerprint,
   type ViolationRecord,
 } from './graph-sim/state.js';
+export * from './meta-json.js';
+export * from './payloads.js';
+export * from './signer.js';
