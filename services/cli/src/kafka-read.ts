@@ -205,6 +205,27 @@ export async function rangesToHighWatermarks(
   }));
 }
 
+/**
+ * Builds the ranges from the first offset whose timestamp is at or after `fromMs` to the high
+ * watermark of every partition, as taken now. Unlike `rangesForTimes`, it also covers records
+ * appended later with older timestamps, such as events written by an earlier reroute.
+ */
+export async function rangesFromTimeToHighWatermarks(
+  admin: Admin,
+  topic: string,
+  fromMs: number,
+): Promise<PartitionRange[]> {
+  await assertTopicExists(admin, topic);
+  const starts = await admin.fetchTopicOffsetsByTimestamp(topic, fromMs);
+  const ends = await admin.fetchTopicOffsets(topic);
+  const startByPartition = new Map(starts.map((entry) => [entry.partition, entry.offset]));
+  return ends.map((entry) => ({
+    partition: entry.partition,
+    start: startByPartition.get(entry.partition) ?? entry.high,
+    end: entry.high,
+  }));
+}
+
 /** Throws TOPIC_NOT_FOUND, naming the topic and the fix, when the topic does not exist. */
 export async function assertTopicExists(admin: Admin, topic: string): Promise<void> {
   const topics = await admin.listTopics();

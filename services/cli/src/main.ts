@@ -8,6 +8,7 @@ import { auditGroup } from './commands/audit.js';
 import { circuitGroup } from './commands/circuit.js';
 import { clientsGroup } from './commands/clients.js';
 import { replayGroup } from './commands/replay.js';
+import { rerouteGroup } from './commands/reroute.js';
 import { sendGroup } from './commands/send.js';
 import { tailGroup } from './commands/tail.js';
 import { topicsGroup } from './commands/topics.js';
@@ -22,6 +23,7 @@ export const commandGroups: CommandGroup[] = [
   topicsGroup,
   sendGroup,
   replayGroup,
+  rerouteGroup,
   auditGroup,
   circuitGroup,
   tailGroup,

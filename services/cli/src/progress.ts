@@ -15,6 +15,8 @@ export class ProgressReporter {
     private readonly io: CliIo,
     private readonly label: string,
     private readonly intervalMs = 5_000,
+    /** Label of the count printed after the offsets, such as `records written`. */
+    private readonly countLabel = 'records written',
   ) {}
 
   update(progress: ReadProgress, records: number): void {
@@ -45,11 +47,11 @@ export class ProgressReporter {
     const ratio = fraction(progress);
     const filled = Math.round(ratio * BAR_WIDTH);
     const bar = `${'#'.repeat(filled)}${'.'.repeat(BAR_WIDTH - filled)}`;
-    return `${this.label} [${bar}] ${percent(ratio)} ${progress.done}/${progress.total} offsets, ${records} records written`;
+    return `${this.label} [${bar}] ${percent(ratio)} ${progress.done}/${progress.total} offsets, ${records} ${this.countLabel}`;
   }
 
   private line(progress: ReadProgress, records: number): string {
-    return `${this.label}: ${progress.done} of ${progress.total} offsets read (${percent(fraction(progress))}), ${records} records written`;
+    return `${this.label}: ${progress.done} of ${progress.total} offsets read (${percent(fraction(progress))}), ${records} ${this.countLabel}`;
   }
 }
 

@@ -3,6 +3,7 @@ import {
   type EncryptedToken,
   encryptedTokenColumns,
   type IgAccount,
+  type RoutingAccount,
 } from '@ig-router/core';
 import { type Kysely, sql } from 'kysely';
 import { CliError, CliErrorCodes, ExitCodes } from './errors.js';
@@ -220,4 +221,20 @@ export async function setAccountActive(
     .where('active', '=', !active)
     .executeTakeFirst();
   return result.numUpdatedRows > 0n;
+}
+
+/**
+ * Reads the routing fields of the given accounts in one query, with the same columns as the
+ * router's account cache. Ids without a row are absent from the result.
+ */
+export async function findRoutingAccounts(
+  db: Kysely<Database>,
+  igBusinessIds: string[],
+): Promise<RoutingAccount[]> {
+  if (igBusinessIds.length === 0) return [];
+  return db
+    .selectFrom('ig_accounts')
+    .select(['ig_business_id', 'client_id', 'username as account_name', 'active'])
+    .where('ig_business_id', '=', sql<string>`any(${igBusinessIds}::text[])`)
+    .execute();
 }

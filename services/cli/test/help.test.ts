@@ -37,10 +37,10 @@ describe('igr --help', () => {
     }
   });
 
-  it('leaves reroute out of the command list', async () => {
+  it('lists reroute in the command list', async () => {
     const run = await runInProcess(['--help'], env);
     expect(run.code).toBe(0);
-    expect(run.stdout).not.toContain('reroute');
+    expect(run.stdout).toContain('reroute');
   });
 });
 

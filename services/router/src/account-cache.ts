@@ -1,16 +1,7 @@
-import type { AccountChange, Database, Logger } from '@ig-router/core';
+import type { AccountChange, Database, Logger, RoutingAccount } from '@ig-router/core';
 import { type Kysely, sql } from 'kysely';
 import { AccountLookupError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
-
-/** The routing fields of an `ig_accounts` row. */
-export interface RoutingAccount {
-  ig_business_id: string;
-  client_id: string;
-  /** The account's username, written to events as `account_name`. */
-  account_name: string;
-  active: boolean;
-}
 
 /** The events of `AccountChangeListener` that the cache follows. */
 export interface AccountChangeSource {

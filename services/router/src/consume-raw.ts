@@ -1,11 +1,10 @@
-import type { Logger, TopicKey } from '@ig-router/core';
+import { type Logger, readRawRecord, type TopicKey } from '@ig-router/core';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { AccountCache } from './account-cache.js';
 import { retryDelayMs } from './backoff.js';
 import { AccountLookupError, TransactionFailedError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
 import { ProduceRequestPlanner } from './produce-requests.js';
-import { readRawRecord } from './records.js';
 import { type RoutedChunk, routeRecords } from './route.js';
 import { type PartitionProducer, TransactionalProducers } from './transactional-producers.js';
 

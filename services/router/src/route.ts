@@ -1,14 +1,19 @@
 import {
+  deadLetterMessage,
+  eventMessage,
   type IgEventV1,
+  type RawRecord,
+  type RoutingAccount,
   routeEvent,
   type SplitResult,
   splitDelivery,
   type TopicKey,
   type UnroutedReason,
+  unroutedMessage,
+  unroutedReasonFor,
 } from '@ig-router/core';
 import type { Message } from 'kafkajs';
-import type { AccountCache, RoutingAccount } from './account-cache.js';
-import { deadLetterMessage, eventMessage, type RawRecord, unroutedMessage } from './records.js';
+import type { AccountCache } from './account-cache.js';
 
 /** Reason written to `ig.dlq` for a valid envelope that contains no item and no entry to keep. */
 export const NO_EVENTS_REASON = 'no_events';
@@ -87,7 +92,7 @@ function routeSplit(
   const outputsBefore = chunk.outputs.length;
   for (const entry of split.entries) {
     const account = entry.entryId === null ? undefined : accountsById.get(entry.entryId);
-    const reason = unroutedReason(entry.entryId, account);
+    const reason = unroutedReasonFor(entry.entryId, account);
     if (reason !== null) {
       chunk.outputs.push({ topic: 'unrouted', message: unroutedMessage(entry, reason, raw) });
       increment(chunk.unroutedByReason, reason);
@@ -112,16 +117,6 @@ function routeSplit(
       chunk,
     );
   }
-}
-
-function unroutedReason(
-  entryId: string | null,
-  account: RoutingAccount | null | undefined,
-): UnroutedReason | null {
-  if (entryId === null) return 'missing_account_id';
-  if (!account) return 'unknown_account';
-  if (!account.active) return 'inactive_account';
-  return null;
 }
 
 function addDeadLetter(

@@ -1,15 +1,17 @@
+import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+import { EVENT_SCHEMA_V1, type IgEventV1 } from './event-v1.js';
 import {
   buildDlqRecord,
   buildUnroutedRecord,
   DLQ_SCHEMA_V1,
-  EVENT_SCHEMA_V1,
-  type IgEventV1,
-  type RawRecordSource,
-  type SplitEntry,
   UNROUTED_SCHEMA_V1,
   type UnroutedReason,
-} from '@ig-router/core';
-import type { IHeaders, KafkaMessage, Message } from 'kafkajs';
+} from './records.js';
+import type { RawRecordSource, SplitEntry } from './split.js';
+
+// The router's Kafka records: how an `ig.raw` record is read and how its `ig.events`,
+// `ig.events.unrouted` and `ig.dlq` messages are built. The router and `igr reroute` share
+// them, so a rerouted event is the same record the router would have written.
 
 /** Headers the gateway sets on `ig.raw` records that the router reads or carries forward. */
 export const RawHeaders = {
