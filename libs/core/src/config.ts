@@ -150,12 +150,19 @@ export function environmentWithStack(env: NodeJS.ProcessEnv = process.env): Node
 
 /**
  * Parses the environment with a service's schema. Every invalid or missing variable is listed
- * in one ConfigError, so an operator fixes them all at once.
+ * in one ConfigError, so an operator fixes them all at once. A variable set to the empty string
+ * counts as unset, so compose files and shells can pass `${VAR:-}` through for optional
+ * settings, and a required one set to '' is reported as missing.
  */
 export function loadConfig<S extends z.ZodType>(
   schema: S,
   env: NodeJS.ProcessEnv = environmentWithStack(),
 ): z.output<S> {
+  const present: NodeJS.ProcessEnv = {};
+  for (const [key, value] of Object.entries(env)) {
+    if (value !== undefined && value !== '') present[key] = value;
+  }
+  env = present;
   const result = schema.safeParse(env);
   if (result.success) return result.data;
 

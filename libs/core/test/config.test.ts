@@ -57,6 +57,25 @@ describe('loadConfig', () => {
     expect(error?.message).toContain('KAFKA_SSL: expected true or false');
   });
 
+  it('treats a variable set to the empty string as unset', () => {
+    const config = loadConfig(schema, {
+      KAFKA_BROKERS: '127.0.0.1:9092',
+      DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/db',
+      KMS_KEY_ID: 'alias/test',
+      KAFKA_SASL_MECHANISM: '',
+      AWS_ENDPOINT_URL_KMS: '',
+      KAFKA_SSL: '',
+      PORT: '',
+    });
+    expect(config.KAFKA_SASL_MECHANISM).toBeUndefined();
+    expect(config.AWS_ENDPOINT_URL_KMS).toBeUndefined();
+    expect(config.KAFKA_SSL).toBe(false);
+    expect(config.PORT).toBe(3000);
+    expect(() =>
+      loadConfig(schema, { KAFKA_BROKERS: '', DATABASE_URL: 'x', KMS_KEY_ID: 'k' }),
+    ).toThrow(/KAFKA_BROKERS: missing/);
+  });
+
   it('rejects an empty broker list', () => {
     expect(() =>
       loadConfig(z.object({ KAFKA_BROKERS: kafkaEnvSchema.shape.KAFKA_BROKERS }), {
