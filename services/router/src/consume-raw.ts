@@ -1,4 +1,4 @@
-import { type Logger, readRawRecord, type TopicKey } from '@ig-router/core';
+import { type Logger, readRawRecord, type TopicKey, watchConsumerReadiness } from '@ig-router/core';
 import type { Admin, Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { AccountCache } from './account-cache.js';
 import { retryDelayMs } from './backoff.js';
@@ -41,6 +41,7 @@ export interface ConsumeRawOptions {
  */
 export class ConsumeRaw {
   private readonly consumer: Consumer;
+  private readonly inGroup: () => boolean;
   private readonly admin: Admin;
   private readonly producers: TransactionalProducers;
   private readonly planner: ProduceRequestPlanner;
@@ -61,6 +62,7 @@ export class ConsumeRaw {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
+    this.inGroup = watchConsumerReadiness(this.consumer);
     this.admin = options.kafka.admin();
     const { topics } = options;
     this.planner = new ProduceRequestPlanner(
@@ -74,6 +76,11 @@ export class ConsumeRaw {
       transactionTimeoutMs: options.transactionTimeoutMs,
       logger: this.logger,
     });
+  }
+
+  /** True while the consumer is a member of its group (part of the router's /readyz). */
+  isReady(): boolean {
+    return this.inGroup();
   }
 
   async start(): Promise<void> {

@@ -4,6 +4,7 @@ import {
   type Logger,
   sendResultSchema,
   type TopicKey,
+  watchConsumerReadiness,
 } from '@ig-router/core';
 import type { Batch, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { Kysely } from 'kysely';
@@ -51,6 +52,7 @@ type RecordOutcome = ProjectionOutcome | 'skipped';
  */
 export class Projector {
   private readonly consumer: Consumer;
+  private readonly inGroup: () => boolean;
   private readonly failures = new Map<string, number>();
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private readonly logger: Logger;
@@ -66,6 +68,12 @@ export class Projector {
       readUncommitted: false,
       allowAutoTopicCreation: false,
     });
+    this.inGroup = watchConsumerReadiness(this.consumer);
+  }
+
+  /** True while the consumer is a member of its group (part of the router's /readyz). */
+  isReady(): boolean {
+    return this.inGroup();
   }
 
   async start(): Promise<void> {

@@ -82,6 +82,7 @@ export async function startRouter(
       await listener.stop();
     });
 
+    const readiness: Array<() => boolean> = [];
     const common = {
       kafka,
       topics,
@@ -107,6 +108,7 @@ export async function startRouter(
         transactionTimeoutMs: config.ROUTER_TRANSACTION_TIMEOUT_MS,
       });
       stoppers.push(() => pipeline.stop());
+      readiness.push(() => pipeline.isReady());
       await pipeline.start();
     }
 
@@ -117,14 +119,19 @@ export async function startRouter(
         groupId: config.PROJECTOR_GROUP_ID,
       });
       stoppers.push(() => projector.stop());
+      readiness.push(() => projector.isReady());
       await projector.start();
     }
 
     if (config.METRICS_PORT !== 0) {
+      // /readyz: 503 until every enabled consumer joined its group, and again once one crashed
+      // or stopped. A PostgreSQL outage pauses partitions but keeps the router ready: restarting
+      // it would not bring the database back.
       const server: Server = await startMetricsServer(registry, {
         host: config.METRICS_HOST,
         port: config.METRICS_PORT,
         logger,
+        ready: () => readiness.every((isReady) => isReady()),
       });
       stoppers.push(() => new Promise<void>((resolveClose) => server.close(() => resolveClose())));
     }

@@ -1,4 +1,4 @@
-import type { Logger } from '@ig-router/core';
+import { type Logger, watchConsumerReadiness } from '@ig-router/core';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
 import type { SenderMetrics } from './metrics.js';
 import { readResumeHeaders } from './parking.js';
@@ -95,6 +95,7 @@ function isRebalancing(err: unknown): boolean {
  */
 export class OutboundConsumer {
   private readonly consumer: Consumer;
+  private readonly inGroup: () => boolean;
   private readonly queues = new KeyedQueue();
   private readonly slots: Semaphore;
   private readonly batches = new Set<AbortController>();
@@ -125,6 +126,12 @@ export class OutboundConsumer {
       this.loader.assign(partitions);
     });
     this.consumer.on(this.consumer.events.REBALANCING, () => this.cancelBatches());
+    this.inGroup = watchConsumerReadiness(this.consumer);
+  }
+
+  /** True while the consumer is a member of its group (the sender's /readyz). */
+  isReady(): boolean {
+    return !this.stopping && this.inGroup();
   }
 
   async start(): Promise<void> {

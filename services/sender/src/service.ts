@@ -247,10 +247,12 @@ export async function startSender(
     );
 
     if (config.METRICS_PORT > 0) {
+      // /readyz: 503 until the consumer joined its group, and again once it crashed or stopped.
       const server: Server = await startMetricsServer(metrics.registry, {
         host: config.METRICS_HOST,
         port: config.METRICS_PORT,
         logger,
+        ready: () => consumer.isReady(),
       });
       closers.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
     }

@@ -1,2 +1,3 @@
 export * from './client.js';
+export * from './readiness.js';
 export * from './topics.js';
