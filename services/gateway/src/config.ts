@@ -39,6 +39,10 @@ export const gatewayConfigSchema = z
     // Meta has sent bodies of several hundred KB, and a 100 KB cap has caused endless retries,
     // so the limit cannot be set below 1 MiB.
     BODY_LIMIT_BYTES: envInt(4 * MIB, MIB, MAX_BODY_LIMIT_BYTES),
+    // Time allowed to receive a whole request, headers and body. A slower client gets 408 and
+    // is disconnected, so slow requests cannot hold connections open. Meta's pages state 5, 20
+    // or 30 s as its wait for a delivery, so after 30 s no sender still waits.
+    REQUEST_TIMEOUT_MS: envInt(30_000, 500, 300_000),
     // Meta waits about 5 s for a response, so a 503 must go out before that.
     PRODUCE_TIMEOUT_MS: envInt(2_500, 50, 4_500),
     PRODUCE_LINGER_MS: envInt(2, 0, 1_000),

@@ -165,6 +165,7 @@ export async function startGateway(
     metrics,
     logger,
     bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    requestTimeoutMs: config.REQUEST_TIMEOUT_MS,
     gatewayInstance: config.GATEWAY_INSTANCE,
     rejectionLogIntervalMs: deps.rejectionLogIntervalMs,
   });

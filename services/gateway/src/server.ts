@@ -27,12 +27,15 @@ export interface ServerDependencies {
   metrics: GatewayMetrics;
   logger: Logger;
   bodyLimitBytes: number;
+  /** Time allowed to receive a whole request, in ms. Slower requests get 408. Default 30 s. */
+  requestTimeoutMs?: number;
   gatewayInstance: string;
   /** Interval of the rejection log's rate limit, in ms. */
   rejectionLogIntervalMs?: number;
 }
 
 const UNKNOWN_APP = 'unknown';
+const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
 const EMPTY_BODY = Buffer.alloc(0);
 
 type AppParams = { app?: string };
@@ -54,7 +57,17 @@ function signatureFailureReason(error: SignatureError, legacyHeaderPresent: bool
  * Webhook bodies are read as raw bytes and never parsed before their signature is verified.
  */
 export function buildServer(deps: ServerDependencies) {
+  const requestTimeout = deps.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const app = Fastify({
+    // Fastify's default of 0 lets a client that sends a byte now and then keep its request
+    // open forever. Node checks the timeouts only every connectionsCheckingInterval (30 s by
+    // default), so a shorter interval keeps the limit close to its configured value.
+    requestTimeout,
+    http: {
+      requestTimeout,
+      headersTimeout: requestTimeout,
+      connectionsCheckingInterval: Math.min(1_000, requestTimeout),
+    },
     loggerInstance: deps.logger,
     // Fastify's own request lines carry the URL, and a handshake URL carries the verify token.
     // Rejections are logged by RejectionLog instead, without the URL.
