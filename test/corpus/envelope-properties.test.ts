@@ -271,7 +271,7 @@ function checkRecord(bodyBytes: Buffer, offset: number, outputs: RoutedOutput[])
     // A dead letter stands for the whole record, so nothing else may come from it.
     expect(outputs).toHaveLength(1);
     const record = dlqRecordSchema.parse(JSON.parse(String(dlq[0]?.message.value)));
-    expect(Buffer.from(record.raw_base64, 'base64').equals(bodyBytes)).toBe(true);
+    expect(Buffer.from(record.raw_base64 ?? '', 'base64').equals(bodyBytes)).toBe(true);
     return;
   }
 

@@ -24,11 +24,10 @@ import { sendRaw } from './raw-http.js';
 // Each case runs on its own topics, because a record the router cannot write stops its `ig.raw`
 // partition.
 //
-// TODO: the router retries such a record forever ("The request included a message larger than
-// the max message size the server will accept"), so its `ig.raw` partition stops. These cases
-// state the expected outcome (the record ends in exactly one topic, `ig.dlq` when nothing else
-// takes it) and stay skipped until the router handles outputs above the topic limit. Run them
-// with IGR_RUN_KNOWN_BUGS=1.
+// The router used to retry such a record forever ("The request included a message larger than
+// the max message size the server will accept"), which stopped its `ig.raw` partition. It now
+// reads each output topic's `max.message.bytes` at start and sends a record whose output would
+// not fit to `ig.dlq` (reason output_too_large), without the body when that would not fit either.
 
 /** Bounded wait for the router to commit past the record. */
 const ROUTE_WAIT_MS = 15_000;
@@ -37,6 +36,8 @@ interface PipelineResult {
   status: number;
   committed: bigint;
   outputs: { events: number; unrouted: number; dlq: number };
+  /** The parsed `ig.dlq` values. */
+  deadLetters: Array<{ reason: string; raw_base64: string | null; source: { offset: string } }>;
 }
 
 /** Starts a gateway and router on fresh topics, posts one body, and waits for the router. */
@@ -103,6 +104,7 @@ async function routeOne(
         unrouted: unrouted?.length ?? 0,
         dlq: dlq?.length ?? 0,
       },
+      deadLetters: (dlq ?? []).map((record) => JSON.parse(String(record.value))),
     };
   } finally {
     await gateway.close();
@@ -112,43 +114,48 @@ async function routeOne(
   }
 }
 
-describe.skipIf(process.env.IGR_RUN_KNOWN_BUGS !== '1')(
-  'router output above the topic limit',
-  () => {
-    it('routes a 1.5 MB message for an active account', async () => {
-      const result = await routeOne(4 * 1024 * 1024, (ctx) =>
-        JSON.stringify(
-          envelope(ctx.activeId, [
-            { ...messagingItem(ctx.activeId, 'mid.oversize'), padding: 'x'.repeat(1_500_000) },
-          ]),
-        ),
-      );
+describe('router output above the topic limit', () => {
+  it('routes a 1.5 MB message for an active account', async () => {
+    const result = await routeOne(4 * 1024 * 1024, (ctx) =>
+      JSON.stringify(
+        envelope(ctx.activeId, [
+          { ...messagingItem(ctx.activeId, 'mid.oversize'), padding: 'x'.repeat(1_500_000) },
+        ]),
+      ),
+    );
 
-      expect(result.status).toBe(200);
-      expect(result.committed).toBe(1n);
-      expect(result.outputs.events + result.outputs.dlq).toBe(1);
+    expect(result.status).toBe(200);
+    expect(result.committed).toBe(1n);
+    expect(result.outputs).toEqual({ events: 0, unrouted: 0, dlq: 1 });
+    expect(result.deadLetters[0]?.reason).toBe('output_too_large');
+    expect(result.deadLetters[0]?.raw_base64).not.toBeNull();
+  });
+
+  it('routes a 1.5 MB entry for an unknown account', async () => {
+    const result = await routeOne(4 * 1024 * 1024, (ctx) =>
+      JSON.stringify(
+        envelope(ctx.unknownId, [
+          { ...messagingItem(ctx.unknownId, 'mid.oversize'), padding: 'x'.repeat(1_500_000) },
+        ]),
+      ),
+    );
+
+    expect(result.status).toBe(200);
+    expect(result.committed).toBe(1n);
+    expect(result.outputs).toEqual({ events: 0, unrouted: 0, dlq: 1 });
+    expect(result.deadLetters[0]?.reason).toBe('output_too_large');
+  });
+
+  it('dead-letters 7 MiB of invalid JSON', async () => {
+    const result = await routeOne(7 * 1024 * 1024, () => `[${'x'.repeat(7 * 1024 * 1024 - 100)}`);
+
+    expect(result.status).toBe(200);
+    expect(result.committed).toBe(1n);
+    expect(result.outputs).toEqual({ events: 0, unrouted: 0, dlq: 1 });
+    expect(result.deadLetters[0]).toMatchObject({
+      reason: 'invalid_json',
+      raw_base64: null,
+      source: { offset: '0' },
     });
-
-    it('routes a 1.5 MB entry for an unknown account', async () => {
-      const result = await routeOne(4 * 1024 * 1024, (ctx) =>
-        JSON.stringify(
-          envelope(ctx.unknownId, [
-            { ...messagingItem(ctx.unknownId, 'mid.oversize'), padding: 'x'.repeat(1_500_000) },
-          ]),
-        ),
-      );
-
-      expect(result.status).toBe(200);
-      expect(result.committed).toBe(1n);
-      expect(result.outputs.unrouted + result.outputs.dlq).toBe(1);
-    });
-
-    it('dead-letters 7 MiB of invalid JSON', async () => {
-      const result = await routeOne(7 * 1024 * 1024, () => `[${'x'.repeat(7 * 1024 * 1024 - 100)}`);
-
-      expect(result.status).toBe(200);
-      expect(result.committed).toBe(1n);
-      expect(result.outputs.dlq).toBe(1);
-    });
-  },
-);
+  });
+});

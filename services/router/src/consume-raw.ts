@@ -4,8 +4,9 @@ import type { AccountCache } from './account-cache.js';
 import { retryDelayMs } from './backoff.js';
 import { AccountLookupError, TransactionFailedError } from './errors.js';
 import type { RouterMetrics } from './metrics.js';
+import { fetchOutputLimits } from './output-limits.js';
 import { ProduceRequestPlanner } from './produce-requests.js';
-import { type RoutedChunk, routeRecords } from './route.js';
+import { type OutputLimits, type RoutedChunk, routeRecords } from './route.js';
 import { type PartitionProducer, TransactionalProducers } from './transactional-producers.js';
 
 export interface ConsumeRawOptions {
@@ -49,6 +50,7 @@ export class ConsumeRaw {
   private readonly resumeTimers = new Set<NodeJS.Timeout>();
   private readonly logger: Logger;
   private running = false;
+  private outputLimits: OutputLimits = {};
 
   constructor(private readonly options: ConsumeRawOptions) {
     this.logger = options.logger.child({ component: 'consume-raw' });
@@ -104,6 +106,9 @@ export class ConsumeRaw {
 
     await this.admin.connect();
     await this.planner.refresh();
+    const { events, unrouted, dlq } = this.options.topics;
+    this.outputLimits = await fetchOutputLimits(this.admin, { events, unrouted, dlq });
+    this.logger.info({ max_message_bytes: this.outputLimits }, 'output topic limits read');
     await consumer.connect();
     await consumer.subscribe({ topics: [rawTopic], fromBeginning: this.options.fromBeginning });
     this.running = true;
@@ -167,7 +172,7 @@ export class ConsumeRaw {
 
       let routed: RoutedChunk;
       try {
-        routed = await routeRecords(records, this.options.accounts);
+        routed = await routeRecords(records, this.options.accounts, this.outputLimits);
       } catch (err) {
         this.retryLater(
           batch,

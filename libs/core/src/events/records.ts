@@ -52,7 +52,12 @@ export const dlqRecordSchema = z.object({
     .min(1)
     .describe('invalid_json or not_meta_envelope from the splitter; the router may add others.'),
   error: z.string().describe('What failed, for operators.'),
-  raw_base64: z.base64().describe('The exact ig.raw value, base64-encoded.'),
+  raw_base64: z
+    .base64()
+    .nullable()
+    .describe(
+      'The exact ig.raw value, base64-encoded; null when it would not fit in ig.dlq (read it from source).',
+    ),
   source: rawRecordSourceSchema.describe('The ig.raw record.'),
   received_at: isoUtc.describe('Time the gateway received the delivery.'),
 });
@@ -86,12 +91,15 @@ export function buildDlqRecord(
   body: Uint8Array,
   failure: { reason: string; error: string },
   source: RawRecordSource,
+  options: { omitBody?: boolean } = {},
 ): DlqRecord {
   return {
     schema: DLQ_SCHEMA_V1,
     reason: failure.reason,
     error: failure.error,
-    raw_base64: Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64'),
+    raw_base64: options.omitBody
+      ? null
+      : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('base64'),
     source: { topic: source.topic, partition: source.partition, offset: source.offset },
     received_at: source.receivedAt.toISOString(),
   };

@@ -105,6 +105,7 @@ export function unroutedMessage(
 export function deadLetterMessage(
   failure: { reason: string; error: string },
   raw: RawRecord,
+  options: { omitBody?: boolean } = {},
 ): Message {
   const headers: IHeaders = {
     ...raw.headers,
@@ -113,7 +114,7 @@ export function deadLetterMessage(
   };
   return {
     key: raw.key,
-    value: JSON.stringify(buildDlqRecord(raw.value, failure, raw.source)),
+    value: JSON.stringify(buildDlqRecord(raw.value, failure, raw.source, options)),
     timestamp: raw.timestamp,
     headers,
   };

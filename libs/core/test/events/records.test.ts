@@ -73,7 +73,7 @@ describe('buildDlqRecord', () => {
       source: { topic: 'ig.raw', partition: 3, offset: '42' },
       received_at: '2024-05-01T12:00:05.000Z',
     });
-    expect(Buffer.from(record.raw_base64, 'base64').equals(body)).toBe(true);
+    expect(Buffer.from(record.raw_base64 ?? '', 'base64').equals(body)).toBe(true);
     expect(dlqRecordSchema.parse(record)).toEqual(record);
   });
 
@@ -84,6 +84,6 @@ describe('buildDlqRecord', () => {
       { reason: 'not_meta_envelope', error: 'e' },
       SOURCE,
     );
-    expect(Buffer.from(record.raw_base64, 'base64').toString()).toBe('{}');
+    expect(Buffer.from(record.raw_base64 ?? '', 'base64').toString()).toBe('{}');
   });
 });
