@@ -28,7 +28,9 @@ function isDigits(text: string): boolean {
  * JSON, has no `entry` array, or its first entry has no string or integer `id`.
  */
 export function firstEntryId(body: Buffer): string | null {
-  const text = body.toString('utf8');
+  let text = body.toString('utf8');
+  // The router's decoder drops a leading byte order mark, so the key must be found past it too.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

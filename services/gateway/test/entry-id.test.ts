@@ -33,6 +33,14 @@ describe('firstEntryId', () => {
     ).toBe('17841400000000790');
   });
 
+  it('finds the id of a body that starts with a UTF-8 byte order mark', () => {
+    const body = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('{"object":"instagram","entry":[{"id":"17841400000000001"}]}'),
+    ]);
+    expect(firstEntryId(body)).toBe('17841400000000001');
+  });
+
   it('returns null without a usable id', () => {
     const bodies = [
       'not json',
