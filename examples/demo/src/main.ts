@@ -219,7 +219,7 @@ async function main(): Promise<number> {
     accounts: new Set(byId.keys()),
   });
 
-  const scenario = buildScenario(a, b, unknownAccountId, appSecret(), randomInt(1, 1_000_000));
+  const scenario = buildScenario(a, b, unknownAccountId, appSecret(), randomInt(0, 100_000));
   const events: Array<{ account: string; type: string; latencyMs: number }> = [];
   const unrouted: string[] = [];
   const postedAt = new Map<string, number>();
