@@ -197,8 +197,9 @@ async function main(): Promise<number> {
       });
     }
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      process.once(signal, () => {
-        void stopAll(`${signal} received`).then(() => resolveExit(0));
+      // A second Ctrl-C must not end this process before the services it started have stopped.
+      process.on(signal, () => {
+        if (!stopping) void stopAll(`${signal} received`).then(() => resolveExit(0));
       });
     }
   });
