@@ -47,43 +47,51 @@ export async function startAutoReply(
   await consumer.subscribe({ topic: topics.events, fromBeginning: true });
   options.logger.info({ topic: topics.events, group: options.groupId }, 'auto-reply started');
 
+  // One produce request per fetched batch: waiting for Kafka's acknowledgement per event would
+  // cap the consumer at one event per round trip. The batch's offsets are committed after the
+  // send returns, so a crash replays the batch and the sender skips the repeated command_ids.
   await consumer.run({
-    eachMessage: async ({ partition, message }) => {
-      const parsed = igEventV1Schema.safeParse(
-        JSON.parse(message.value?.toString('utf8') ?? 'null'),
-      );
-      if (!parsed.success) {
-        options.logger.warn(
-          { topic: topics.events, partition, offset: message.offset },
-          'not an ig.event.v1 record; skipped',
-        );
-        return;
+    partitionsConsumedConcurrently: 3,
+    eachBatch: async ({ batch }) => {
+      const replies: Array<{ event: IgEventV1; command: SendCommand }> = [];
+      const inBatch = new Set<string>();
+      for (const message of batch.messages) {
+        const event = parseEvent(message.value);
+        if (!event) {
+          options.logger.warn(
+            { topic: batch.topic, partition: batch.partition, offset: message.offset },
+            'not an ig.event.v1 record; skipped',
+          );
+          continue;
+        }
+        if (event.type !== 'message.received' || !event.sender_id) continue;
+        if (options.accounts?.size && !options.accounts.has(event.ig_business_id)) continue;
+        if (seen.has(event.event_id) || inBatch.has(event.event_id)) continue;
+        inBatch.add(event.event_id);
+        replies.push({ event, command: replyCommand(event, options.replyText) });
       }
-      const event = parsed.data;
-      if (event.type !== 'message.received' || !event.sender_id) return;
-      if (
-        options.accounts &&
-        options.accounts.size > 0 &&
-        !options.accounts.has(event.ig_business_id)
-      )
-        return;
-      if (seen.has(event.event_id)) return;
+      if (replies.length === 0) return;
 
-      const command = replyCommand(event, options.replyText);
       await options.producer.send({
         topic: topics.outbound,
         acks: -1,
-        messages: [{ key: event.ig_business_id, value: JSON.stringify(command) }],
+        messages: replies.map(({ event, command }) => ({
+          key: event.ig_business_id,
+          value: JSON.stringify(command),
+        })),
       });
-      remember(seen, event.event_id, options.dedupeSize);
-      options.logger.info(
-        {
-          event_id: event.event_id,
-          command_id: command.command_id,
-          ig_business_id: event.ig_business_id,
-        },
-        'reply queued',
-      );
+      // Remembered only once stored: a failed send retries the batch with every reply in it.
+      for (const { event, command } of replies) {
+        remember(seen, event.event_id, options.dedupeSize);
+        options.logger.info(
+          {
+            event_id: event.event_id,
+            command_id: command.command_id,
+            ig_business_id: event.ig_business_id,
+          },
+          'reply queued',
+        );
+      }
     },
   });
 
@@ -93,6 +101,15 @@ export async function startAutoReply(
       await options.producer.disconnect();
     },
   };
+}
+
+function parseEvent(value: Buffer | null): IgEventV1 | undefined {
+  try {
+    const parsed = igEventV1Schema.safeParse(JSON.parse(value?.toString('utf8') ?? 'null'));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Adds an id to a bounded set, evicting the oldest id (Sets keep insertion order). */
