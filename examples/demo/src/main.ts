@@ -255,8 +255,13 @@ async function main(): Promise<number> {
       if (delivery.body.includes(id)) postedAt.set(id, at);
     }
     say(`  ${delivery.name.padEnd(24)} -> ${response.status}`);
-    if (response.status !== 200)
-      throw new Error(`the gateway answered ${response.status} to "${delivery.name}"`);
+    if (response.status !== 200) {
+      const hint =
+        response.status === 403
+          ? '; the demo signs with META_APP_SECRET or, when unset, the local value in .stack/meta-app.env, so run it with the same META_APP_SECRET as npm start'
+          : '';
+      throw new Error(`the gateway answered ${response.status} to "${delivery.name}"${hint}`);
+    }
   }
 
   let replies: Array<{ ig_business_id: string; at: string | number }> = [];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import {
   applyTopics,
   createDatabase,
@@ -73,7 +73,10 @@ function readState(): StackState {
 
 function writeState(state: StackState): void {
   mkdirSync(stackDir, { recursive: true });
-  writeFileSync(stackStateFile, `${JSON.stringify(state, null, 2)}\n`);
+  // The state holds the local PostgreSQL password: readable by the owner only, also when an
+  // older run created the file with the default mode.
+  writeFileSync(stackStateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(stackStateFile, 0o600);
 }
 
 async function kafkaUp(state: StackState, log: (line: string) => void): Promise<KafkaInstance> {

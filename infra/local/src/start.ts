@@ -58,6 +58,33 @@ function localMetaApp(): { secret: string; verifyToken: string; generated: boole
 /** What `npm start` runs, for `npm run demo`; holds no secret. Removed on stop. */
 const pipelineFile = join(stackDir, 'pipeline.json');
 
+/** The pid of a running `npm start` of this checkout, from its pipeline file. */
+function runningPipelinePid(): number | undefined {
+  if (!existsSync(pipelineFile)) return undefined;
+  try {
+    const { pid } = JSON.parse(readFileSync(pipelineFile, 'utf8')) as { pid?: unknown };
+    if (typeof pid !== 'number' || pid === process.pid) return undefined;
+    process.kill(pid, 0);
+    // A pid left by a killed run may belong to another program by now.
+    const cmdline = `/proc/${pid}/cmdline`;
+    if (existsSync(cmdline) && !readFileSync(cmdline, 'utf8').includes('start.ts'))
+      return undefined;
+    return pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes the pipeline file only when this process wrote it, never a running one's. */
+function removeOwnPipelineFile(): void {
+  try {
+    const { pid } = JSON.parse(readFileSync(pipelineFile, 'utf8')) as { pid?: unknown };
+    if (pid === process.pid) rmSync(pipelineFile, { force: true });
+  } catch {
+    // No file, or not ours to judge: leave it.
+  }
+}
+
 function writePipelineFile(content: Record<string, unknown>): void {
   writeFileSync(pipelineFile, `${JSON.stringify(content, null, 2)}\n`);
 }
@@ -95,6 +122,13 @@ async function stopChild(name: string, child: ChildProcess, graceMs: number): Pr
 
 async function main(): Promise<number> {
   const env = process.env;
+  const runningPid = runningPipelinePid();
+  if (runningPid !== undefined) {
+    process.stderr.write(
+      `[start] npm start is already running in this checkout (pid ${runningPid}); stop it with npm run stop or Ctrl-C in its terminal first\n`,
+    );
+    return 1;
+  }
   const productionMode = Boolean(env.KAFKA_BROKERS && env.DATABASE_URL && env.KMS_KEY_ID);
   const before = await stackStatus();
   const stackWasRunning = before.length > 0 && before.every((line) => line.running);
@@ -107,19 +141,29 @@ async function main(): Promise<number> {
     serviceEnv = { ...endpoints, ...env };
   }
 
-  const app =
-    env.META_APP_SECRET && env.META_VERIFY_TOKEN
-      ? { secret: env.META_APP_SECRET, verifyToken: env.META_VERIFY_TOKEN, generated: false }
-      : localMetaApp();
+  // Each variable that is set wins on its own; the local file fills in the other.
+  const local = env.META_APP_SECRET && env.META_VERIFY_TOKEN ? undefined : localMetaApp();
+  const app = {
+    secret: env.META_APP_SECRET || (local?.secret as string),
+    verifyToken: env.META_VERIFY_TOKEN || (local?.verifyToken as string),
+  };
   serviceEnv.META_APP_SECRET = app.secret;
   serviceEnv.META_VERIFY_TOKEN = app.verifyToken;
 
   const gatewayPort = Number(env.PORT ?? 3000);
-  if (await portAnswers(gatewayPort)) {
-    process.stderr.write(
-      `[start] port ${gatewayPort} is already in use; stop what listens there or set PORT to another port\n`,
-    );
-    return 1;
+  const routerMetricsPort = Number(env.ROUTER_METRICS_PORT ?? 9102);
+  const senderMetricsPort = Number(env.SENDER_METRICS_PORT ?? 9103);
+  for (const [variable, port] of [
+    ['PORT', gatewayPort],
+    ['ROUTER_METRICS_PORT', routerMetricsPort],
+    ['SENDER_METRICS_PORT', senderMetricsPort],
+  ] as const) {
+    if (await portAnswers(port)) {
+      process.stderr.write(
+        `[start] port ${port} is already in use; stop what listens there or set ${variable} to another port\n`,
+      );
+      return 1;
+    }
   }
 
   const children: Array<{ name: string; child: ChildProcess }> = [];
@@ -155,12 +199,12 @@ async function main(): Promise<number> {
     {
       name: 'router',
       entry: 'services/router/src/main.ts',
-      env: { ...serviceEnv, METRICS_PORT: env.ROUTER_METRICS_PORT ?? '9102' },
+      env: { ...serviceEnv, METRICS_PORT: String(routerMetricsPort) },
     },
     {
       name: 'sender',
       entry: 'services/sender/src/main.ts',
-      env: { ...serviceEnv, METRICS_PORT: env.SENDER_METRICS_PORT ?? '9103' },
+      env: { ...serviceEnv, METRICS_PORT: String(senderMetricsPort) },
     },
     { name: 'gateway', entry: 'services/gateway/src/main.ts', env: serviceEnv },
   ];
@@ -172,7 +216,7 @@ async function main(): Promise<number> {
   const stopAll = async (reason: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
-    rmSync(pipelineFile, { force: true });
+    removeOwnPipelineFile();
     say(`${reason}; stopping in order`);
     const order = ['gateway', 'router', 'sender', 'graph-sim'];
     for (const name of order) {
@@ -229,9 +273,13 @@ async function main(): Promise<number> {
     say(
       `  webhook URL      http://${host}:${gatewayPort}/webhook  (expose it over HTTPS for Meta, e.g. behind a reverse proxy)`,
     );
-    say(`  verify token     ${app.verifyToken}  (paste it into the Meta app dashboard, Webhooks)`);
     say(
-      `  app secret       ${app.generated || env.META_APP_SECRET === undefined ? "local value in .stack/meta-app.env (set META_APP_SECRET to your app's secret)" : 'from META_APP_SECRET'}`,
+      env.META_VERIFY_TOKEN
+        ? '  verify token     from META_VERIFY_TOKEN'
+        : `  verify token     ${app.verifyToken}  (local value in .stack/meta-app.env; paste it into the Meta app dashboard, Webhooks)`,
+    );
+    say(
+      `  app secret       ${env.META_APP_SECRET ? 'from META_APP_SECRET' : "local value in .stack/meta-app.env (set META_APP_SECRET to your app's secret)"}`,
     );
     say(
       `  metrics          http://${host}:${gatewayPort}/metrics, http://${serviceEnv.METRICS_HOST}:${services[0]?.env.METRICS_PORT}/metrics, http://${serviceEnv.METRICS_HOST}:${services[1]?.env.METRICS_PORT}/metrics`,

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -49,6 +49,9 @@ describe('stack:up and stack:down', () => {
     // The printed endpoints hide the database password.
     expect(up.stdout).toMatch(/DATABASE_URL=postgres:\/\/postgres:\*\*\*@127\.0\.0\.1/);
 
+    // Both files hold the database password.
+    expect(statSync(join(stackDir, 'env')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(stackDir, 'state.json')).mode & 0o777).toBe(0o600);
     const state = JSON.parse(readFileSync(join(stackDir, 'state.json'), 'utf8'));
     const pids: number[] = [state.kafka.pid, state.postgres.pid, state.kms.pid];
     expect(pids.every((pid) => isAlive(pid))).toBe(true);
