@@ -66,7 +66,17 @@ export const logLevelSchema = z
 
 /** Kafka connection settings shared by every service. */
 export const kafkaEnvSchema = z.object({
-  KAFKA_BROKERS: envList('127.0.0.1:9092'),
+  KAFKA_BROKERS: envList('127.0.0.1:9092').superRefine((brokers, ctx) => {
+    for (const broker of brokers) {
+      const match = /^(.+):(\d{1,5})$/.exec(broker);
+      if (!match || Number(match[2]) < 1 || Number(match[2]) > 65535) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected host:port for every broker, such as 127.0.0.1:9092, got "${broker}"`,
+        });
+      }
+    }
+  }),
   KAFKA_CLIENT_ID: z.string().min(1).optional(),
   KAFKA_SSL: envBoolean(false),
   KAFKA_SASL_MECHANISM: z
@@ -82,8 +92,22 @@ export const kafkaEnvSchema = z.object({
     .default(''),
 });
 
+const databaseUrlExpectation =
+  'a PostgreSQL URL such as postgres://user:pass@127.0.0.1:5432/igrouter';
+
 export const databaseEnvSchema = z.object({
-  DATABASE_URL: envString('a PostgreSQL URL such as postgres://user:pass@127.0.0.1:5432/igrouter'),
+  DATABASE_URL: envString(databaseUrlExpectation).refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return (url.protocol === 'postgres:' || url.protocol === 'postgresql:') && url.host !== '';
+      } catch {
+        return false;
+      }
+    },
+    // The value is not quoted back: it can hold the database password.
+    { message: `expected ${databaseUrlExpectation}` },
+  ),
 });
 
 export const kmsEnvSchema = z.object({

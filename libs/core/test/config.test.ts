@@ -76,6 +76,22 @@ describe('loadConfig', () => {
     ).toThrow(/KAFKA_BROKERS: missing/);
   });
 
+  it('rejects a broker without a port and a DATABASE_URL that is not a PostgreSQL URL', () => {
+    let error: ConfigError | undefined;
+    try {
+      loadConfig(schema, {
+        KAFKA_BROKERS: '127.0.0.1:9092,not-a-broker',
+        DATABASE_URL: 'garbage',
+        KMS_KEY_ID: 'k',
+      });
+    } catch (err) {
+      error = err as ConfigError;
+    }
+    expect(error?.variables.sort()).toEqual(['DATABASE_URL', 'KAFKA_BROKERS']);
+    expect(error?.message).toContain('got "not-a-broker"');
+    expect(error?.message).toContain('DATABASE_URL: expected a PostgreSQL URL');
+  });
+
   it('rejects an empty broker list', () => {
     expect(() =>
       loadConfig(z.object({ KAFKA_BROKERS: kafkaEnvSchema.shape.KAFKA_BROKERS }), {

@@ -301,6 +301,16 @@ export async function clientApiPlugin(
     if (!client) {
       return sendError(reply, 401, ClientApiErrorCodes.UNAUTHORIZED, 'not authenticated');
     }
+    // Fastify parses text/plain into a string; only JSON is a command.
+    const mediaType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase();
+    if (mediaType !== 'application/json') {
+      return sendError(
+        reply,
+        415,
+        ClientApiErrorCodes.UNSUPPORTED_MEDIA_TYPE,
+        'send the command as Content-Type: application/json',
+      );
+    }
 
     const validation = parseSendCommand(withCreatedAt(request.body, new Date()));
     if (!validation.ok) {

@@ -226,6 +226,17 @@ describe('client API', () => {
     expect(response.json()).toMatchObject({ error: { code: 'INVALID_REQUEST' } });
   });
 
+  it('answers 415 for a command sent as text/plain', async () => {
+    const response = await app.inject({
+      method: 'POST',
+      url: '/v1/messages',
+      headers: { authorization: `Bearer ${alice.apiKey}`, 'content-type': 'text/plain' },
+      payload: JSON.stringify(command(aliceAccount)),
+    });
+    expect(response.statusCode).toBe(415);
+    expect(response.json()).toMatchObject({ error: { code: 'UNSUPPORTED_MEDIA_TYPE' } });
+  });
+
   it('answers 403 for an account of another client', async () => {
     const response = await post(alice, command(bobAccount));
     expect(response.statusCode).toBe(403);
