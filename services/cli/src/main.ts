@@ -15,6 +15,7 @@ import { topicsGroup } from './commands/topics.js';
 import { CommandContext } from './context.js';
 import { CliError, type ExitCode, ExitCodes } from './errors.js';
 import { type CliIo, write } from './io.js';
+import { withLocalPipeline } from './local-pipeline.js';
 
 /** Every command group, in the order `igr --help` lists them. */
 export const commandGroups: CommandGroup[] = [
@@ -181,7 +182,9 @@ export async function runCli(argv: string[], partialIo: Partial<CliIo> = {}): Pr
       await write(io.stdout, formatCommandHelp(command.spec));
       return ExitCodes.OK;
     }
-    ctx = new CommandContext(io, environmentWithStack(io.env));
+    const local = withLocalPipeline(environmentWithStack(io.env));
+    if (local.notice) await write(io.stderr, `igr: ${local.notice}\n`);
+    ctx = new CommandContext(io, local.env);
     return await command.run(ctx, parsed);
   } catch (err) {
     await write(io.stderr, `igr: ${describeError(command, err)}\n`);

@@ -385,8 +385,8 @@ describe('igr Kafka commands', () => {
         ],
         { ...env, META_APPS_FILE: '' },
       );
-      // An empty META_APPS_FILE is invalid configuration, not an empty list of apps.
-      expect(run.code).toBe(78);
+      // An empty META_APPS_FILE counts as unset, like every variable set to ''.
+      expect(run.code).toBe(1);
 
       const without = { ...env };
       delete without.META_APPS_FILE;
