@@ -26,6 +26,9 @@ export function createDatabase(settings: DatabaseSettings, maxConnections = 10):
   // An idle client that loses its connection emits 'error' on the pool; without a listener
   // that would crash the process. The next query opens a new connection.
   pool.on('error', () => {});
+  // A checked-out client has no pool listener, so an error between its queries (a server
+  // shutdown inside a transaction) would crash the process; the next query fails instead.
+  pool.on('connect', (client) => client.on('error', () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
