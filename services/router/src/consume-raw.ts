@@ -197,6 +197,7 @@ export class ConsumeRaw {
         this.retryLater(batch, first.offset, 'transaction', err);
         return;
       }
+      owner.committedNext = BigInt(nextOffset);
       resolveOffset(last.offset);
       this.failures.delete(`${topic}|${partition}`);
       this.recordCommitted(topic, partition, batch, chunk.length, routed, nextOffset);
@@ -219,10 +220,16 @@ export class ConsumeRaw {
     batch: Batch,
     resolveOffset: (offset: string) => void,
   ): Promise<KafkaMessage[]> {
-    if (owner.offsetChecked) return batch.messages;
-
-    const committed = await this.committedOffset(batch.topic, batch.partition);
-    owner.offsetChecked = true;
+    let committed: bigint | null;
+    if (owner.offsetChecked) {
+      // After a rejoin kafkajs fetches the group's offset again, and while this producer's last
+      // commit markers are still being written (a broker restart) the group reports the offset
+      // before that transaction. Its records are done: routing them again would duplicate them.
+      committed = owner.committedNext ?? null;
+    } else {
+      committed = await this.committedOffset(batch.topic, batch.partition);
+      owner.offsetChecked = true;
+    }
     if (committed === null) return batch.messages;
 
     const remaining = batch.messages.filter((message) => BigInt(message.offset) >= committed);

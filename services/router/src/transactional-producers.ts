@@ -10,6 +10,12 @@ export interface PartitionProducer {
    * initialization; see `ConsumeRaw` for why that check is needed.
    */
   offsetChecked: boolean;
+  /**
+   * The next offset this producer's last committed transaction moved the group to. Records
+   * below it are done, whatever offset the group reports while the transaction's markers are
+   * still being written.
+   */
+  committedNext?: bigint;
 }
 
 export interface TransactionalProducersOptions {
