@@ -480,6 +480,12 @@ describe('igr Kafka commands', () => {
       ).find((entry) => entry.ig_business_id === '17841400000222002');
       expect(resetState).toMatchObject({ state: 'closed', failures: 0 });
     });
+
+    it('reset rejects an account without a circuit', async () => {
+      const reset = await runInProcess(['circuit', 'reset', '17841400000222999'], env);
+      expect(reset.code).toBe(1);
+      expect(reset.stderr).toContain('no circuit for account 17841400000222999');
+    });
   });
 
   describe('send', () => {

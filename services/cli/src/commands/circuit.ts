@@ -1,7 +1,7 @@
 import { flagOption, type ParsedCommand } from '../args.js';
 import { closedCircuitState, loadCircuitStates, writeCircuitState } from '../circuit-state.js';
 import { type CommandGroup, jsonOption } from '../command.js';
-import { ExitCodes } from '../errors.js';
+import { CliError, CliErrorCodes, ExitCodes } from '../errors.js';
 import { formatTable, printJson, printLine, printNote } from '../io.js';
 import { validateIgBusinessId } from '../store.js';
 
@@ -89,6 +89,17 @@ export const circuitGroup: CommandGroup = {
       async run(ctx, parsed) {
         const igBusinessId = accountIdArgument(parsed);
         const { kafka, topics } = ctx.kafka();
+        // A mistyped id would otherwise add a circuit for an account the sender never saw.
+        const snapshot = await loadCircuitStates(kafka, await ctx.admin(), topics.circuit, {
+          onlyKey: igBusinessId,
+          signal: ctx.io.signal,
+        });
+        if (!snapshot.states.has(igBusinessId)) {
+          throw new CliError(
+            CliErrorCodes.CIRCUIT_NOT_FOUND,
+            `no circuit for account ${igBusinessId} in ${topics.circuit}; check the id with igr circuit list`,
+          );
+        }
         const state = closedCircuitState(igBusinessId);
         await writeCircuitState(kafka, topics.circuit, state);
         ctx
