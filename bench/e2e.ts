@@ -36,12 +36,10 @@ import type { Consumer } from 'kafkajs';
  * Between runs the pipeline drains, so each run starts with empty queues. Each run also reports
  * the p50 and p99 of the stages between the marks of `Marks`, to show which hop dominates.
  *
- * TODO: the target, 1,000 webhooks/s with p99 under 100 ms, was not reached on the shared 2-core
- * machine of bench/results/e2e.json (load average 5 to 11 from other work). At 1,000/s most of
- * the latency was in `ig_events_to_command`: the auto-reply example awaits one produce request
- * (acks=all) per event, so one consumer handles at most one event per Kafka round trip. A trial
- * copy that wrote one produce request per fetched batch brought that stage from seconds to a
- * few ms at 750/s on the same machine.
+ * TODO: the target, 1,000 webhooks/s with p99 under 100 ms, is not reached on the 2-core machine
+ * of bench/results/e2e.json, where the broker, PostgreSQL and every service share the cores: at
+ * 1,000/s p50 was 173 ms and p99 1,314 ms, with the tail in the router's transactions
+ * (`to_ig_events`) and the sender's queueing (`command_to_graph`).
  */
 
 const ACCOUNTS = Number(process.env.BENCH_E2E_ACCOUNTS ?? 100);

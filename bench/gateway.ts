@@ -19,8 +19,8 @@ import Fastify from 'fastify';
  * machine disturbs less than throughput.
  *
  * TODO: the target, a gateway throughput of at least half the bare route's, is not reached. On a
- * 2-core AMD EPYC VM shared with other work and the Kafka broker, the ratio was 0.22 to 0.29,
- * with about 75 µs of gateway CPU per request against 20 µs for the bare route. Profiles show
+ * 2-core VM shared with the Kafka broker, the ratio was 0.22 to 0.29 over several runs, with
+ * 75 to 90 µs of gateway CPU per request against about 20 µs for the bare route. Profiles show
  * kafkajs 2.2.4 encoding produce requests in JavaScript (records, headers, CRC32C) as the largest
  * part, about a third of the gateway's CPU.
  */

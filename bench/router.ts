@@ -26,7 +26,7 @@ import { startRouter } from '../services/router/src/service.js';
  * the figures are medians, because the machine is shared with other work.
  *
  * TODO: the target, at least 0.7 of the bare loop, is not reached: on the 2-core machine of
- * bench/results/router.json the router commits 0.53 events (0.36 records) per record the bare
+ * bench/results/router.json the router commits 0.57 events (0.38 records) per record the bare
  * loop copies. Each router record writes about 2.3 times the bytes the bare copy writes (1.5
  * events with their envelope), runs zod parsing and an event id hash per item, and commits a
  * transaction per batch. Profiling where the remaining time goes (kafkajs record encoding
