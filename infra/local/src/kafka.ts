@@ -160,15 +160,14 @@ export function startKafka(baseDir: string, port: number, controllerPort: number
     '-Djava.awt.headless=true',
   ];
   if (!existsSync(join(dataDir, 'logs', 'meta.properties'))) {
-    const clusterId = randomBytes(16).toString('base64url');
+    const clusterId = newClusterId();
     run('java', [
       ...javaOptions,
       '-cp',
       classpath,
       'kafka.tools.StorageTool',
       'format',
-      '-t',
-      clusterId,
+      `--cluster-id=${clusterId}`,
       '-c',
       propertiesFile,
       '--standalone',
@@ -181,4 +180,16 @@ export function startKafka(baseDir: string, port: number, controllerPort: number
     { logFile: join(dataDir, 'stdout.log') },
   );
   return { pid: child.pid, port, controllerPort, dataDir, logFile };
+}
+
+/**
+ * Returns a random cluster id (16 bytes in base64url, as Kafka's own tool makes them). One in
+ * 64 of those starts with '-', which kafka-storage's argument parser took for an option, so
+ * such ids are drawn again.
+ */
+export function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
