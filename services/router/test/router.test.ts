@@ -412,7 +412,9 @@ describe('router ig.raw pipeline', () => {
       .records()
       .find(
         (line) =>
-          line.msg === 'ig.raw record written to ig.dlq' && line.offset === positions[4]?.offset,
+          line.msg === 'ig.raw record written to ig.dlq' &&
+          line.partition === positions[4]?.partition &&
+          line.offset === positions[4]?.offset,
       );
     expect(dlqLog).toMatchObject({
       topic: topics.names.raw,
