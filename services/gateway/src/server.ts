@@ -129,10 +129,16 @@ export function buildServer(deps: ServerDependencies) {
 
     const query = request.query as Record<string, unknown>;
     if (query['hub.mode'] !== 'subscribe') {
-      return reject(request, reply, 403, 'handshake_mode_invalid', metaApp.name);
+      return reject(request, reply, 403, 'handshake_mode_invalid', metaApp.name, {
+        code: GatewayErrorCodes.HANDSHAKE_MODE_INVALID,
+        message: 'hub.mode must be subscribe',
+      });
     }
     if (!verifyTokenMatches(query['hub.verify_token'], metaApp.verifyToken)) {
-      return reject(request, reply, 403, 'verify_token_mismatch', metaApp.name);
+      return reject(request, reply, 403, 'verify_token_mismatch', metaApp.name, {
+        code: GatewayErrorCodes.VERIFY_TOKEN_MISMATCH,
+        message: 'hub.verify_token does not match the verify token of this app',
+      });
     }
     const challenge = query['hub.challenge'];
     if (typeof challenge !== 'string' || challenge.length === 0) {

@@ -342,6 +342,22 @@ describe('gateway webhook ingest', () => {
     }
   });
 
+  it('names the failed handshake check in the 403 body', async () => {
+    const query = {
+      'hub.mode': 'subscribe',
+      'hub.verify_token': 'wrong-token',
+      'hub.challenge': '1',
+    };
+    const response = await httpRequest(`${gateway.url}/webhook?${new URLSearchParams(query)}`, {
+      method: 'GET',
+    });
+    expect(response.status).toBe(403);
+    expect(JSON.parse(response.text)).toEqual({
+      code: 'VERIFY_TOKEN_MISMATCH',
+      message: 'hub.verify_token does not match the verify token of this app',
+    });
+  });
+
   it('verifies named apps with their own secret only', async () => {
     const body = messagingBody(igBusinessId(), 'named app');
     const own = await postSigned(gateway.url, '/webhook/brand-a', body, brandA.app_secret);
