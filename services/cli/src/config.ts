@@ -54,7 +54,9 @@ export const cliGraphSchema = z.object({
  * and is never printed.
  */
 export const cliMetaAppSchema = z.object({
-  META_APP_ID: z.string().regex(/^\d+$/, 'expected the numeric App ID of the Meta app'),
+  META_APP_ID: z
+    .string({ error: 'missing; expected the numeric App ID of the Meta app' })
+    .regex(/^\d+$/, 'expected the numeric App ID of the Meta app'),
   META_APP_SECRET: envString('the App Secret of the default Meta app'),
 });
 

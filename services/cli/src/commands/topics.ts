@@ -191,7 +191,7 @@ export const topicsGroup: CommandGroup = {
             }
             await printLine(
               ctx.io,
-              `${listing.topic}: ${listing.partitions} partitions, ${listing.records} records`,
+              `${listing.topic}: ${listing.partitions} partitions, ${listing.records} offsets`,
             );
             const configText = Object.entries(listing.configs)
               .map(([name, value]) => `${name}=${value ?? '(unset)'}`)
