@@ -20,6 +20,11 @@ export interface AutoReplyOptions {
   groupId: string;
   replyText: string;
   dedupeSize: number;
+  /**
+   * Where a new consumer group starts: the oldest event kept (true, the default here, which
+   * tests and the demo rely on) or the next event written (false).
+   */
+  fromBeginning?: boolean;
   /** Answer only these accounts; empty or unset answers every account. */
   accounts?: ReadonlySet<string>;
 }
@@ -44,7 +49,7 @@ export async function startAutoReply(
 
   await options.producer.connect();
   await consumer.connect();
-  await consumer.subscribe({ topic: topics.events, fromBeginning: true });
+  await consumer.subscribe({ topic: topics.events, fromBeginning: options.fromBeginning ?? true });
   options.logger.info({ topic: topics.events, group: options.groupId }, 'auto-reply started');
 
   // One produce request per fetched batch: waiting for Kafka's acknowledgement per event would

@@ -2,6 +2,7 @@ import {
   createIdempotentProducer,
   createKafka,
   createLogger,
+  envBoolean,
   envInt,
   kafkaEnvSchema,
   loadConfigOrExit,
@@ -19,6 +20,7 @@ const configSchema = kafkaEnvSchema.extend(loggingEnvSchema.shape).extend({
   AUTO_REPLY_GROUP_ID: z.string().min(1).default('auto-reply'),
   AUTO_REPLY_DEDUPE_SIZE: envInt(100_000, 1, 10_000_000),
   AUTO_REPLY_ACCOUNTS: z.string().default(''),
+  AUTO_REPLY_FROM_BEGINNING: envBoolean(false),
 });
 
 const config = loadConfigOrExit(configSchema, 'auto-reply');
@@ -34,6 +36,7 @@ const app = await startAutoReply({
   groupId: config.AUTO_REPLY_GROUP_ID,
   replyText: config.AUTO_REPLY_TEXT,
   dedupeSize: config.AUTO_REPLY_DEDUPE_SIZE,
+  fromBeginning: config.AUTO_REPLY_FROM_BEGINNING,
   accounts: new Set(
     config.AUTO_REPLY_ACCOUNTS.split(',')
       .map((id) => id.trim())
