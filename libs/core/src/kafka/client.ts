@@ -28,12 +28,22 @@ const pinoLevelByKafkaLevel: Record<number, 'error' | 'warn' | 'info' | 'debug'>
 };
 
 /** Routes kafkajs's own log lines into the service's pino logger under `component: kafkajs`. */
+/**
+ * kafkajs warns about this for every idempotent producer with a finite retry count. The limit is
+ * deliberate: a send that runs out of retries fails (the gateway answers 503, the router aborts
+ * its transaction) instead of blocking, and every reader dedupes by id, so the line is logged at
+ * debug only.
+ */
+const EXPECTED_RETRY_WARNING =
+  'Limiting retries for the idempotent producer may invalidate EoS guarantees';
+
 function kafkaLogCreator(logger: Logger) {
   const kafkaLogger = logger.child({ component: 'kafkajs' });
   return () =>
     ({ level, log }: LogEntry) => {
       const { message, timestamp: _timestamp, logger: _name, ...fields } = log;
-      const method = pinoLevelByKafkaLevel[level] ?? 'info';
+      const method =
+        message === EXPECTED_RETRY_WARNING ? 'debug' : (pinoLevelByKafkaLevel[level] ?? 'info');
       kafkaLogger[method](fields, message);
     };
 }
