@@ -226,9 +226,8 @@ async function main(): Promise<number> {
     if (!productionMode && !stackWasRunning && env.IGR_KEEP_STACK !== '1') {
       await stackDown({ log: (line) => say(line) });
     } else if (!productionMode) {
-      say(
-        'the local stack keeps running (it was running before npm start); npm run stack:down stops it',
-      );
+      const why = stackWasRunning ? 'it was running before npm start' : 'IGR_KEEP_STACK=1';
+      say(`the local stack keeps running (${why}); npm run stack:down stops it`);
     }
   };
 

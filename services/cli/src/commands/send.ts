@@ -229,7 +229,7 @@ async function startWaitingForResult(
       }
       throw new CliError(
         CliErrorCodes.SEND_TIMED_OUT,
-        `no result for command ${command.command_id} on ${topics.outboundResults} within ${timeoutMs} ms; the command may still be sent, so check later (is the sender running?)`,
+        `no result for command ${command.command_id} on ${topics.outboundResults} within ${timeoutMs} ms; the command may still be sent, so check later; if it stays without a result, check that the sender runs and that the account's circuit is closed (igr circuit list --open)`,
       );
     })
     .finally(() => {
