@@ -284,7 +284,9 @@ async function measureBoth(
   const histogram = await gateway.registry
     .getSingleMetric('igr_gateway_produce_batch_records')
     ?.get();
-  for (const value of histogram?.values ?? []) {
+  // A histogram's values carry the series name (_count, _sum, _bucket), which prom-client's
+  // MetricValue type leaves out.
+  for (const value of (histogram?.values ?? []) as Array<{ metricName?: string; value: number }>) {
     if (value.metricName === 'igr_gateway_produce_batch_records_count') batches.count = value.value;
     if (value.metricName === 'igr_gateway_produce_batch_records_sum') batches.records = value.value;
   }
