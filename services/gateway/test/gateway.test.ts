@@ -324,7 +324,7 @@ describe('gateway webhook ingest', () => {
   });
 
   it('rejects handshakes without the right token', async () => {
-    const queries = [
+    const queries: Array<Record<string, string>> = [
       { 'hub.mode': 'subscribe', 'hub.verify_token': 'wrong-token', 'hub.challenge': '1' },
       { 'hub.mode': 'subscribe', 'hub.verify_token': `${verifyToken}x`, 'hub.challenge': '1' },
       { 'hub.mode': 'subscribe', 'hub.challenge': '1' },
