@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { loadavg } from 'node:os';
 import { createKmsClient, encryptedTokenColumns, TokenCrypto } from '@ig-router/core';
 import {
@@ -17,6 +16,8 @@ import {
   webhookBody,
 } from '@ig-router/testkit';
 import type { Consumer } from 'kafkajs';
+import { freePort } from '../infra/local/src/processes.js';
+import { fetchOk, postJson } from './http.js';
 
 /**
  * End-to-end latency: from the start of a signed webhook POST to the gateway until the
@@ -562,33 +563,6 @@ async function stopChild(handle: ChildHandle | undefined): Promise<void> {
   const timer = setTimeout(() => handle.child.kill('SIGKILL'), 20_000);
   await handle.exited;
   clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function fetchOk(url: string): Promise<boolean> {
-  try {
-    return (await fetch(url)).ok;
-  } catch {
-    return false;
-  }
-}
-
-async function postJson(url: string, body: unknown): Promise<void> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok)
-    throw new Error(`POST ${url} failed with HTTP ${response.status}: ${await response.text()}`);
 }
 
 /** Polls `check` every 100 ms; returns the elapsed ms, or throws after `timeoutMs`. */

@@ -1,5 +1,4 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import {
   createIdempotentProducer,
   createKmsClient,
@@ -17,6 +16,8 @@ import {
   uniqueId,
 } from '@ig-router/testkit';
 import type { Consumer, Kafka, Producer } from 'kafkajs';
+import { freePort } from '../infra/local/src/processes.js';
+import { fetchOk, postJson } from './http.js';
 
 /**
  * Sender throughput and latency with 1,000 accounts and a Graph API simulator that answers
@@ -452,33 +453,6 @@ async function stopChild(handle: ChildHandle | undefined, signal: NodeJS.Signals
   const timer = setTimeout(() => handle.child.kill('SIGKILL'), 15_000);
   await handle.exited;
   clearTimeout(timer);
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function fetchOk(url: string): Promise<boolean> {
-  try {
-    return (await fetch(url)).ok;
-  } catch {
-    return false;
-  }
-}
-
-async function postJson(url: string, body: unknown): Promise<void> {
-  const response = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-  });
-  if (!response.ok)
-    throw new Error(`POST ${url} failed with HTTP ${response.status}: ${await response.text()}`);
 }
 
 /** Polls `check` every 50 ms; returns the elapsed ms, or throws after `timeoutMs`. */
