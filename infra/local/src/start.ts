@@ -58,21 +58,74 @@ function localMetaApp(): { secret: string; verifyToken: string; generated: boole
 /** What `npm start` runs, for `npm run demo`; holds no secret. Removed on stop. */
 const pipelineFile = join(stackDir, 'pipeline.json');
 
-/** The pid of a running `npm start` of this checkout, from its pipeline file. */
-function runningPipelinePid(): number | undefined {
-  if (!existsSync(pipelineFile)) return undefined;
+/**
+ * Held by a running `npm start` from its first step: its pid and the pids of the services it
+ * started, so a second `npm start` is refused at once and `npm run stop` can stop services that
+ * an `npm start` killed without warning left behind.
+ */
+const lockFile = join(stackDir, 'start.lock.json');
+
+interface StartLock {
+  pid: number;
+  children: Array<{ name: string; pid: number }>;
+}
+
+/** Returns whether `pid` runs and, where /proc exists, its command line contains `marker`. */
+function runs(pid: number, marker: string): boolean {
   try {
-    const { pid } = JSON.parse(readFileSync(pipelineFile, 'utf8')) as { pid?: unknown };
-    if (typeof pid !== 'number' || pid === process.pid) return undefined;
     process.kill(pid, 0);
-    // A pid left by a killed run may belong to another program by now.
-    const cmdline = `/proc/${pid}/cmdline`;
-    if (existsSync(cmdline) && !readFileSync(cmdline, 'utf8').includes('start.ts'))
-      return undefined;
-    return pid;
+  } catch {
+    return false;
+  }
+  // A pid left by a killed run may belong to another program by now.
+  const cmdline = `/proc/${pid}/cmdline`;
+  return !existsSync(cmdline) || readFileSync(cmdline, 'utf8').includes(marker);
+}
+
+function readLock(): StartLock | undefined {
+  try {
+    return JSON.parse(readFileSync(lockFile, 'utf8')) as StartLock;
   } catch {
     return undefined;
   }
+}
+
+/** Returns why this run may not start, or undefined once the lock is this process's. */
+function acquireLock(): string | undefined {
+  mkdirSync(stackDir, { recursive: true });
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, JSON.stringify({ pid: process.pid, children: [] }), { flag: 'wx' });
+      return undefined;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const lock = readLock();
+    if (lock && runs(lock.pid, 'start.ts')) {
+      return `npm start is already running in this checkout (pid ${lock.pid}); stop it with npm run stop or Ctrl-C in its terminal first`;
+    }
+    const left = (lock?.children ?? []).filter((child) =>
+      runs(child.pid, child.name === 'graph-sim' ? 'graph-sim' : 'main.ts'),
+    );
+    if (left.length > 0) {
+      const list = left.map((child) => `${child.name} ${child.pid}`).join(', ');
+      return `services of an earlier npm start are still running (${list}); stop them with npm run stop`;
+    }
+    rmSync(lockFile, { force: true });
+  }
+  return 'could not take .stack/start.lock.json; another npm start may be starting, try again';
+}
+
+function recordChildren(children: Array<{ name: string; child: ChildProcess }>): void {
+  const lock: StartLock = {
+    pid: process.pid,
+    children: children.flatMap(({ name, child }) => (child.pid ? [{ name, pid: child.pid }] : [])),
+  };
+  writeFileSync(lockFile, JSON.stringify(lock));
+}
+
+function releaseLock(): void {
+  if (readLock()?.pid === process.pid) rmSync(lockFile, { force: true });
 }
 
 /** Removes the pipeline file only when this process wrote it, never a running one's. */
@@ -122,13 +175,22 @@ async function stopChild(name: string, child: ChildProcess, graceMs: number): Pr
 
 async function main(): Promise<number> {
   const env = process.env;
-  const runningPid = runningPipelinePid();
-  if (runningPid !== undefined) {
-    process.stderr.write(
-      `[start] npm start is already running in this checkout (pid ${runningPid}); stop it with npm run stop or Ctrl-C in its terminal first\n`,
-    );
+  // After SIGHUP (a closed terminal) writes fail with EPIPE; the services must still be stopped.
+  process.stdout.on('error', () => {});
+  process.stderr.on('error', () => {});
+  const refused = acquireLock();
+  if (refused !== undefined) {
+    process.stderr.write(`[start] ${refused}\n`);
     return 1;
   }
+  try {
+    return await runPipeline(env);
+  } finally {
+    releaseLock();
+  }
+}
+
+async function runPipeline(env: NodeJS.ProcessEnv): Promise<number> {
   const productionMode = Boolean(env.KAFKA_BROKERS && env.DATABASE_URL && env.KMS_KEY_ID);
   const before = await stackStatus();
   const stackWasRunning = before.length > 0 && before.every((line) => line.running);
@@ -160,7 +222,7 @@ async function main(): Promise<number> {
   ] as const) {
     if (await portAnswers(port)) {
       process.stderr.write(
-        `[start] port ${port} is already in use; stop what listens there or set ${variable} to another port\n`,
+        `[start] port ${port} is already in use; stop what listens there (npm run stop stops services an earlier npm start left) or set ${variable} to another port\n`,
       );
       return 1;
     }
@@ -188,7 +250,13 @@ async function main(): Promise<number> {
         colors[4] as string,
       ),
     });
-    await waitFor('Graph API simulator start', () => portAnswers(simPort), 30_000);
+    recordChildren(children);
+    try {
+      await waitFor('Graph API simulator start', () => portAnswers(simPort), 30_000);
+    } catch (err) {
+      for (const { name, child } of children) await stopChild(name, child, 5_000);
+      throw err;
+    }
   }
   serviceEnv.GRAPH_API_URL = graphUrl;
   serviceEnv.PORT = String(gatewayPort);
@@ -211,11 +279,15 @@ async function main(): Promise<number> {
   services.forEach((spec, index) => {
     children.push({ name: spec.name, child: startService(spec, colors[index] as string) });
   });
+  recordChildren(children);
 
-  let stopping = false;
-  const stopAll = async (reason: string): Promise<void> => {
-    if (stopping) return;
-    stopping = true;
+  // One stop for every caller: a failed start-up waits for a stop a crashed service began.
+  let stopping: Promise<void> | undefined;
+  const stopAll = (reason: string): Promise<void> => {
+    stopping ??= stopInOrder(reason);
+    return stopping;
+  };
+  const stopInOrder = async (reason: string): Promise<void> => {
     removeOwnPipelineFile();
     say(`${reason}; stopping in order`);
     const order = ['gateway', 'router', 'sender', 'graph-sim'];
@@ -239,8 +311,9 @@ async function main(): Promise<number> {
         void stopAll(`${name} stopped`).then(() => resolveExit(1));
       });
     }
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-      // A second Ctrl-C must not end this process before the services it started have stopped.
+    // SIGHUP: the terminal was closed. A second Ctrl-C must not end this process before the
+    // services it started have stopped.
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
       process.on(signal, () => {
         if (!stopping) void stopAll(`${signal} received`).then(() => resolveExit(0));
       });
@@ -265,6 +338,7 @@ async function main(): Promise<number> {
       gateway_url: `http://${host}:${gatewayPort}`,
       graph_api_url: graphUrl,
       graph_simulator: !env.GRAPH_API_URL,
+      app_secret_source: env.META_APP_SECRET ? 'environment' : 'local',
       started_at: new Date().toISOString(),
     });
     say('');

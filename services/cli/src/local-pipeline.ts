@@ -11,7 +11,7 @@ export const SIMULATOR_APP_ID = '100000000000001';
  * finds its local app secret:
  * - GRAPH_API_URL (and META_APP_ID) from `.stack/pipeline.json` while that npm start runs with
  *   the simulator;
- * - META_APP_SECRET from `.stack/meta-app.env`, the local secret npm start signs with.
+ * - META_APP_SECRET from `.stack/meta-app.env`, when npm start signs with that local secret.
  * Returns the environment and a notice for stderr when the simulator was picked.
  */
 export function withLocalPipeline(env: NodeJS.ProcessEnv): {
@@ -33,8 +33,13 @@ export function withLocalPipeline(env: NodeJS.ProcessEnv): {
     notice = `GRAPH_API_URL is not set: using the Graph API simulator of npm start (pid ${pipeline.pid}) at ${pipeline.graph_api_url}`;
   }
 
+  // npm start given META_APP_SECRET signs with that one, which igr cannot know.
   const metaAppFile = join(stackDir, 'meta-app.env');
-  if (!env.META_APP_SECRET && existsSync(metaAppFile)) {
+  if (
+    !env.META_APP_SECRET &&
+    pipeline.app_secret_source !== 'environment' &&
+    existsSync(metaAppFile)
+  ) {
     const local = parseDotenv(readFileSync(metaAppFile, 'utf8'));
     if (local.META_APP_SECRET) filled.META_APP_SECRET = local.META_APP_SECRET;
   }
@@ -45,6 +50,8 @@ interface PipelineFile {
   pid: number;
   graph_api_url?: string;
   graph_simulator?: boolean;
+  /** Source of the META_APP_SECRET npm start signs with. */
+  app_secret_source?: 'environment' | 'local';
 }
 
 /** Reads the pipeline file of a running npm start; undefined when none runs. */

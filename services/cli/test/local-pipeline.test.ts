@@ -36,6 +36,21 @@ describe('withLocalPipeline', () => {
     expect(local.notice).not.toContain('local-secret-1');
   });
 
+  it('leaves META_APP_SECRET unset when npm start took it from the environment', () => {
+    writeFileSync(
+      join(dir, '.stack', 'pipeline.json'),
+      JSON.stringify({
+        pid: process.pid,
+        graph_api_url: 'http://127.0.0.1:4321',
+        graph_simulator: true,
+        app_secret_source: 'environment',
+      }),
+    );
+    const local = withLocalPipeline(env);
+    expect(local.env.GRAPH_API_URL).toBe('http://127.0.0.1:4321');
+    expect(local.env.META_APP_SECRET).toBeUndefined();
+  });
+
   it('keeps variables that are set', () => {
     writePipeline(process.pid);
     const local = withLocalPipeline({
