@@ -150,8 +150,8 @@ type Reservation = { kind: 'new' } | { kind: 'repeat'; state: string } | { kind:
 
 /**
  * Inserts the command's `sends` row with state `pending` before the command is written, so
- * GET finds it at once. A known command_id gives `repeat` for the same client and `conflict`
- * for another one.
+ * GET finds it at once. A known command_id gives `repeat` for the same client, account and
+ * recipient, and `conflict` otherwise.
  */
 // NOTE: command_id is unique across clients, because the sender dedupes on it alone, so a
 // conflict reveals to a client that some other command uses the id.
@@ -176,10 +176,18 @@ async function reserveCommand(
 
   const existing = await db
     .selectFrom('sends')
-    .select(['client_id', 'state'])
+    .select(['client_id', 'state', 'ig_business_id', 'recipient_id'])
     .where('command_id', '=', command.command_id)
     .executeTakeFirst();
   if (existing && existing.client_id !== clientId) return { kind: 'conflict' };
+  // The same id for another account or recipient is a new command, not a retry of this one.
+  if (
+    existing &&
+    (existing.ig_business_id !== command.ig_business_id ||
+      existing.recipient_id !== (command.recipient.id ?? command.recipient.comment_id ?? ''))
+  ) {
+    return { kind: 'conflict' };
+  }
   // The row can vanish between both queries when a concurrent request failed to write it.
   return { kind: 'repeat', state: existing?.state ?? 'pending' };
 }
@@ -345,7 +353,7 @@ export async function clientApiPlugin(
 
     const reservation = await reserveCommand(db, client.client_id, command);
     if (reservation.kind === 'conflict') {
-      logger.info(context, 'send command rejected: command_id used by another client');
+      logger.info(context, 'send command rejected: command_id used by another command');
       return sendError(
         reply,
         409,

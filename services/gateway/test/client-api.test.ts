@@ -305,6 +305,18 @@ describe('client API', () => {
     expect(response.json()).toMatchObject({ error: { code: 'COMMAND_ID_CONFLICT' } });
   });
 
+  it('answers 409 when the command_id is reused for another recipient', async () => {
+    const commandId = randomUUID();
+    const first = await post(alice, command(aliceAccount, { command_id: commandId }));
+    expect(first.statusCode).toBe(202);
+    const response = await post(
+      alice,
+      command(aliceAccount, { command_id: commandId, recipient: { id: '9988776655' } }),
+    );
+    expect(response.statusCode).toBe(409);
+    expect(response.json()).toMatchObject({ error: { code: 'COMMAND_ID_CONFLICT' } });
+  });
+
   it('answers 503 and keeps no row when the command cannot be written', async () => {
     failProduce = true;
     const body = command(aliceAccount);
