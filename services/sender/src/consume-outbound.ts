@@ -156,6 +156,9 @@ export class OutboundConsumer {
     for (const controller of this.batches) controller.abort();
   }
 
+  // TODO: kafkajs fetches again only after every batch of the previous fetch was handled, so a
+  // slow conversation (a long per-key queue or a retry backoff) delays this instance's other
+  // partitions. Open circuits do not, because their commands are parked.
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary } = payload;
     if (this.stopping || this.rebalancing || batch.messages.length === 0) return;
