@@ -170,10 +170,10 @@ function expectedJavaPartition(key: string, partitions: number): number {
   for (let i = 0; i < length4; i++) {
     const i4 = i * 4;
     let k =
-      (data[i4]! & 0xff) +
-      ((data[i4 + 1]! & 0xff) << 8) +
-      ((data[i4 + 2]! & 0xff) << 16) +
-      ((data[i4 + 3]! & 0xff) << 24);
+      (data.readUInt8(i4) & 0xff) +
+      ((data.readUInt8(i4 + 1) & 0xff) << 8) +
+      ((data.readUInt8(i4 + 2) & 0xff) << 16) +
+      ((data.readUInt8(i4 + 3) & 0xff) << 24);
     k = Math.imul(k, m);
     k ^= k >>> r;
     k = Math.imul(k, m);
@@ -182,10 +182,10 @@ function expectedJavaPartition(key: string, partitions: number): number {
   }
   const rest = length % 4;
   const base = length - rest;
-  if (rest === 3) h ^= (data[base + 2]! & 0xff) << 16;
-  if (rest >= 2) h ^= (data[base + 1]! & 0xff) << 8;
+  if (rest === 3) h ^= (data.readUInt8(base + 2) & 0xff) << 16;
+  if (rest >= 2) h ^= (data.readUInt8(base + 1) & 0xff) << 8;
   if (rest >= 1) {
-    h ^= data[base]! & 0xff;
+    h ^= data.readUInt8(base) & 0xff;
     h = Math.imul(h, m);
   }
   h ^= h >>> 13;

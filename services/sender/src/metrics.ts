@@ -11,7 +11,6 @@ export class SenderMetrics {
   private readonly sends: Counter<'status' | 'error_class'>;
   private readonly graphDuration: Histogram<'operation' | 'outcome'>;
   private readonly circuitChanges: Counter<'state' | 'reason'>;
-  private readonly waiting: Gauge<'state'>;
   private readonly waitingCounts = new Map<WaitingState, number>();
   private circuitSource: () => Iterable<CircuitState> = () => [];
   private parkedSource: () => number = () => 0;
@@ -51,7 +50,8 @@ export class SenderMetrics {
         }
       },
     });
-    this.waiting = new Gauge({
+    // Registered only: its collect() reads the counts at scrape time.
+    new Gauge({
       name: 'igr_sender_commands_waiting',
       help: 'Commands held by this instance, by what they wait for; parked counts the sends table.',
       labelNames: ['state'],
