@@ -6,6 +6,7 @@ import { createInterface } from 'node:readline';
 import { parseDotenv } from '@ig-router/core';
 import { repoRoot, stackDir } from './paths.js';
 import { freePort, portAnswers, waitFor } from './processes.js';
+import { registerStoredAccounts } from './sim-accounts.js';
 import { stackDown, stackStatus, stackUp } from './stack.js';
 
 /**
@@ -256,6 +257,16 @@ async function runPipeline(env: NodeJS.ProcessEnv): Promise<number> {
     } catch (err) {
       for (const { name, child } of children) await stopChild(name, child, 5_000);
       throw err;
+    }
+    try {
+      const { registered, skipped } = await registerStoredAccounts(serviceEnv, graphUrl);
+      if (registered + skipped > 0) {
+        say(
+          `registered ${registered} stored account(s) in the simulator${skipped > 0 ? `; ${skipped} could not be (token not decryptable or rejected)` : ''}`,
+        );
+      }
+    } catch (err) {
+      say(`stored accounts were not registered in the simulator: ${(err as Error).message}`);
     }
   }
   serviceEnv.GRAPH_API_URL = graphUrl;

@@ -35,10 +35,18 @@ export class TokenCryptoError extends IgRouterError {
   }
 }
 
-export function createKmsClient(settings: KmsSettings): KMSClient {
+/**
+ * Creates the KMS client. Credentials come from the AWS SDK's default chain, unless `credentials`
+ * names them (a process that holds the local stack's keys in a map, not in its environment).
+ */
+export function createKmsClient(
+  settings: KmsSettings,
+  credentials?: { accessKeyId: string; secretAccessKey: string },
+): KMSClient {
   return new KMSClient({
     region: settings.AWS_REGION,
     ...(settings.AWS_ENDPOINT_URL_KMS ? { endpoint: settings.AWS_ENDPOINT_URL_KMS } : {}),
+    ...(credentials ? { credentials } : {}),
     maxAttempts: 3,
   });
 }
