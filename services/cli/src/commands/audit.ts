@@ -1,14 +1,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IHeaders, KafkaMessage } from 'kafkajs';
 import { DEFAULT_APP_NAME, loadAppSecrets } from '../apps.js';
-import { flagOption, requiredOption, stringOption } from '../args.js';
+import { flagOption } from '../args.js';
 import { type CommandGroup, jsonOption } from '../command.js';
 import { cliAuditAppsSchema } from '../config.js';
 import { ExitCodes } from '../errors.js';
 import { printJson, printLine, printNote } from '../io.js';
 import { rangesForTimes, readPartitionRanges } from '../kafka-read.js';
 import { ProgressReporter } from '../progress.js';
-import { parseDuration, parseTimeRange } from '../time.js';
+import { timeRangeOptions } from '../range-options.js';
 
 /** Record header with the signature exactly as Meta sent it. */
 export const SIGNATURE_HEADER = 'x-hub-signature-256';
@@ -129,11 +129,7 @@ export const auditGroup: CommandGroup = {
         ],
       },
       async run(ctx, parsed) {
-        const { fromMs, toMs } = parseTimeRange(
-          requiredOption(parsed, 'from'),
-          stringOption(parsed, 'to') ?? 'now',
-        );
-        const skewMs = parseDuration(stringOption(parsed, 'skew') ?? '5m', '--skew');
+        const { fromMs, toMs, skewMs } = timeRangeOptions(parsed);
         const secrets = loadAppSecrets(ctx.settings(cliAuditAppsSchema));
 
         const { kafka, topics } = ctx.kafka();

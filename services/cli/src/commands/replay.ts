@@ -7,8 +7,7 @@ import { CliError, CliErrorCodes, ExitCodes, UsageError } from '../errors.js';
 import { type CliIo, printNote, write } from '../io.js';
 import { rangesForTimes, readPartitionRanges } from '../kafka-read.js';
 import { ProgressReporter } from '../progress.js';
-import { validateIgBusinessId } from '../store.js';
-import { parseDuration, parseTimeRange } from '../time.js';
+import { accountOption, timeRangeOptions } from '../range-options.js';
 import { resolveTopic } from '../topic-arg.js';
 
 /** Topics whose values carry an event `type`, so `--type` applies. */
@@ -219,14 +218,8 @@ export const replayGroup: CommandGroup = {
         ],
       },
       async run(ctx, parsed) {
-        const { fromMs, toMs } = parseTimeRange(
-          requiredOption(parsed, 'from'),
-          stringOption(parsed, 'to') ?? 'now',
-        );
-        const skewMs = parseDuration(stringOption(parsed, 'skew') ?? '5m', '--skew');
-        const accountText = stringOption(parsed, 'account');
-        const account =
-          accountText === undefined ? undefined : validateIgBusinessId(accountText, '--account');
+        const { fromMs, toMs, skewMs } = timeRangeOptions(parsed);
+        const account = accountOption(parsed);
         const type = stringOption(parsed, 'type');
         const formatText = stringOption(parsed, 'format') ?? 'value';
         if (formatText !== 'value' && formatText !== 'record') {

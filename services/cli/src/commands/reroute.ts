@@ -10,13 +10,14 @@ import {
   type UnroutedRecord,
 } from '@ig-router/core';
 import type { Kysely } from 'kysely';
-import { flagOption, requiredOption, stringOption } from '../args.js';
+import { flagOption, stringOption } from '../args.js';
 import { type CommandGroup, jsonOption } from '../command.js';
 import type { CommandContext } from '../context.js';
 import { CliError, CliErrorCodes, ExitCodes, UsageError } from '../errors.js';
 import { printJson, printLine, printNote } from '../io.js';
 import { type ReadProgress, rangesForTimes, readPartitionRanges } from '../kafka-read.js';
 import { ProgressReporter } from '../progress.js';
+import { accountOption, timeRangeOptions } from '../range-options.js';
 import {
   entryIdsOf,
   parseUnroutedMessage,
@@ -27,8 +28,7 @@ import {
   splitRawRecords,
 } from '../reroute-route.js';
 import { collectEventIds, EventWriter } from '../reroute-writer.js';
-import { findRoutingAccounts, validateIgBusinessId } from '../store.js';
-import { parseDuration, parseTimeRange } from '../time.js';
+import { findRoutingAccounts } from '../store.js';
 
 /** Records routed per account lookup and per routing step. */
 const CHUNK_RECORDS = 500;
@@ -395,14 +395,8 @@ export const rerouteGroup: CommandGroup = {
         ],
       },
       async run(ctx, parsed) {
-        const { fromMs, toMs } = parseTimeRange(
-          requiredOption(parsed, 'from'),
-          stringOption(parsed, 'to') ?? 'now',
-        );
-        const skewMs = parseDuration(stringOption(parsed, 'skew') ?? '5m', '--skew');
-        const accountText = stringOption(parsed, 'account');
-        const account =
-          accountText === undefined ? undefined : validateIgBusinessId(accountText, '--account');
+        const { fromMs, toMs, skewMs } = timeRangeOptions(parsed);
+        const account = accountOption(parsed);
         const only = parseOnly(stringOption(parsed, 'only'));
         const rewrite = flagOption(parsed, 'rewrite');
         const dryRun = flagOption(parsed, 'dry-run');

@@ -3,7 +3,7 @@ import type { CommandGroup } from '../command.js';
 import { ExitCodes } from '../errors.js';
 import { printLine, printNote } from '../io.js';
 import { followTopic } from '../kafka-read.js';
-import { validateIgBusinessId } from '../store.js';
+import { accountOption } from '../range-options.js';
 
 /** Formats one human-readable line per event: time, type, account, sender and a short text. */
 function describeEvent(event: Record<string, unknown>): string {
@@ -53,9 +53,7 @@ export const tailGroup: CommandGroup = {
         ],
       },
       async run(ctx, parsed) {
-        const accountText = stringOption(parsed, 'account');
-        const account =
-          accountText === undefined ? undefined : validateIgBusinessId(accountText, '--account');
+        const account = accountOption(parsed);
         const type = stringOption(parsed, 'type');
         const json = flagOption(parsed, 'json');
         const { kafka, topics } = ctx.kafka();
