@@ -1,6 +1,6 @@
 // HTTP helpers shared by the benchmarks that drive the Graph API simulator and the services.
 
-/** Returns whether a GET of `url` answered 2xx; false when nothing answered. */
+/** Returns whether a GET of `url` returned 2xx, and false when the connection failed. */
 export async function fetchOk(url: string): Promise<boolean> {
   try {
     return (await fetch(url)).ok;
@@ -9,7 +9,7 @@ export async function fetchOk(url: string): Promise<boolean> {
   }
 }
 
-/** POSTs `body` as JSON and throws with the status and answer unless it was 2xx. */
+/** POSTs `body` as JSON and throws with the status and response body unless it was 2xx. */
 export async function postJson(url: string, body: unknown): Promise<void> {
   const response = await fetch(url, {
     method: 'POST',

@@ -21,11 +21,11 @@ export interface AutoReplyOptions {
   replyText: string;
   dedupeSize: number;
   /**
-   * Where a new consumer group starts: the oldest event kept (true, the default here, which
-   * tests and the demo rely on) or the next event written (false).
+   * Start position of a new consumer group: the oldest event kept (true, the default here,
+   * which tests and the demo rely on) or the next event written (false).
    */
   fromBeginning?: boolean;
-  /** Answer only these accounts; empty or unset answers every account. */
+  /** Accounts to reply for; empty or unset replies for every account. */
   accounts?: ReadonlySet<string>;
 }
 

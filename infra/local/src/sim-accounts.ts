@@ -6,9 +6,10 @@ import {
 } from '@ig-router/core';
 
 /**
- * Registers every active account of the database in a freshly started Graph API simulator,
- * with its decrypted token, so accounts onboarded in an earlier `npm start` keep sending: the
- * simulator holds its accounts in memory only. Returns how many were registered and skipped.
+ * Registers every active account of the database, with its decrypted token, in a freshly
+ * started Graph API simulator. The simulator keeps accounts in memory only, so without this the
+ * accounts onboarded in an earlier `npm start` would get code 190. Returns how many were
+ * registered and skipped.
  */
 export async function registerStoredAccounts(
   env: NodeJS.ProcessEnv,

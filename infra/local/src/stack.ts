@@ -38,7 +38,7 @@ import {
 } from './postgres.js';
 import { freePort, isAlive, portAnswers, stopProcess, waitFor } from './processes.js';
 
-/** What `stack:up` started, kept in `.stack/state.json` so later runs reuse or stop it. */
+/** Servers that `stack:up` started, kept in `.stack/state.json` so later runs reuse or stop them. */
 export interface StackState {
   kafka?: KafkaInstance;
   postgres?: PostgresInstance;
@@ -73,8 +73,8 @@ function readState(): StackState {
 
 function writeState(state: StackState): void {
   mkdirSync(stackDir, { recursive: true });
-  // The state holds the local PostgreSQL password: readable by the owner only, also when an
-  // older run created the file with the default mode.
+  // The state contains the local PostgreSQL password, so only the owner may read it, also when
+  // an older run created the file with the default mode.
   writeFileSync(stackStateFile, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 });
   chmodSync(stackStateFile, 0o600);
 }

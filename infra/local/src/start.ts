@@ -56,13 +56,16 @@ function localMetaApp(): { secret: string; verifyToken: string; generated: boole
   return { secret, verifyToken, generated: true };
 }
 
-/** What `npm start` runs, for `npm run demo`; holds no secret. Removed on stop. */
+/**
+ * Description of what `npm start` runs, for `npm run demo`. It contains no secret and is
+ * removed on stop.
+ */
 const pipelineFile = join(stackDir, 'pipeline.json');
 
 /**
- * Held by a running `npm start` from its first step: its pid and the pids of the services it
- * started, so a second `npm start` is refused at once and `npm run stop` can stop services that
- * an `npm start` killed without warning left behind.
+ * Lock file of a running `npm start`, written at its first step, with its pid and the pids of
+ * the services it started. A second `npm start` is rejected at once, and `npm run stop` can stop
+ * the services of an `npm start` that was killed without warning.
  */
 const lockFile = join(stackDir, 'start.lock.json');
 
@@ -179,9 +182,9 @@ async function main(): Promise<number> {
   // After SIGHUP (a closed terminal) writes fail with EPIPE; the services must still be stopped.
   process.stdout.on('error', () => {});
   process.stderr.on('error', () => {});
-  const refused = acquireLock();
-  if (refused !== undefined) {
-    process.stderr.write(`[start] ${refused}\n`);
+  const lockError = acquireLock();
+  if (lockError !== undefined) {
+    process.stderr.write(`[start] ${lockError}\n`);
     return 1;
   }
   try {
@@ -309,8 +312,8 @@ async function runPipeline(env: NodeJS.ProcessEnv): Promise<number> {
     if (!productionMode && !stackWasRunning && env.IGR_KEEP_STACK !== '1') {
       await stackDown({ log: (line) => say(line) });
     } else if (!productionMode) {
-      const why = stackWasRunning ? 'it was running before npm start' : 'IGR_KEEP_STACK=1';
-      say(`the local stack keeps running (${why}); npm run stack:down stops it`);
+      const keptBecause = stackWasRunning ? 'it was running before npm start' : 'IGR_KEEP_STACK=1';
+      say(`the local stack keeps running (${keptBecause}); npm run stack:down stops it`);
     }
   };
 

@@ -14,7 +14,7 @@ import type { SenderMetrics } from './metrics.js';
 import type { PartitionMap } from './partitions.js';
 import type { RecordWriter } from './record-writer.js';
 
-/** What a command may do under its account's circuit. */
+/** Decision on a command under its account's circuit. */
 export type Admission = 'send' | 'probe' | 'reject';
 
 export type CircuitListener = (igBusinessId: string, state: CircuitState) => void;
@@ -27,8 +27,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
  *
  * A private consumer follows the whole topic (see TopicTail), so the states of the accounts an
  * instance takes over after a rebalance are known once that reader has caught up with the high
- * watermarks. This instance writes every state change of the accounts it owns; a record that
- * it did not write (an operator's `igr circuit reset`, or the previous owner) replaces the
+ * watermarks. This instance writes every state change of the accounts it owns. A record that
+ * it did not write (an operator's `igr circuit reset`, or the previous owner's) replaces the
  * in-memory state when it is newer.
  */
 export class CircuitBreakers {
@@ -79,8 +79,8 @@ export class CircuitBreakers {
 
   /**
    * Decides whether a command of the account may call Graph now. An open circuit whose
-   * cool-down has passed turns half-open, and then exactly one command at a time gets `probe`;
-   * the others wait for its outcome and are decided again.
+   * cool-down has passed turns half-open, and then exactly one command at a time gets `probe`.
+   * The others wait for its outcome and are decided again.
    */
   async admit(igBusinessId: string): Promise<Admission> {
     for (;;) {
@@ -131,7 +131,7 @@ export class CircuitBreakers {
     return after;
   }
 
-  /** Writes a tombstone for a removed account and forgets its circuit. */
+  /** Writes a tombstone for a removed account and drops its circuit from memory. */
   async remove(igBusinessId: string): Promise<void> {
     if (!this.states.has(igBusinessId)) return;
     this.states.delete(igBusinessId);

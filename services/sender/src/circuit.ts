@@ -41,8 +41,8 @@ export interface CircuitPolicy {
 }
 
 /**
- * What a Graph call, a timer or an operator tells the circuit. `healthy` is any answer that
- * proves the account can send: success, or an error about the recipient or the message.
+ * Input to the circuit from a Graph call, a timer or an operator. `healthy` is any response
+ * that proves the account can send: success, or an error about the recipient or the message.
  */
 export type CircuitEvent =
   | { type: 'healthy' }
@@ -77,7 +77,7 @@ export function closedCircuit(igBusinessId: string, now: number): CircuitState {
   };
 }
 
-/** Whether two states differ in what is written to `ig.circuit` (anything but the counters). */
+/** Returns whether two states differ in what is written to `ig.circuit` (anything but the counters). */
 export function isStateChange(before: CircuitState, after: CircuitState): boolean {
   return (
     before.state !== after.state ||
@@ -130,7 +130,7 @@ function outranked(current: CircuitState, reason: CircuitReason): boolean {
 
 /**
  * Returns the state after `event`. Returns `current` itself when nothing changes, so callers
- * can compare by reference; a changed failure counter alone returns a new object that
+ * can compare by reference. A changed failure counter alone returns a new object, which
  * `isStateChange` reports as no change.
  */
 export function nextCircuitState(

@@ -31,7 +31,7 @@ export interface ResumedCopy {
 
 interface ParkedAccount {
   client_id: string;
-  /** Parked rows of the account, as far as this instance knows; for metrics. */
+  /** Parked rows of the account as counted by this instance, for metrics. */
   parked: number;
   /** Parking inserts started and not yet finished. */
   parking: number;
@@ -51,9 +51,9 @@ export interface ParkingOptions {
 /**
  * Parks the commands of accounts whose circuit is open, so neither other accounts nor the
  * partition's committed offset wait for them. A parked command is a `sends` row in state
- * `parked` that holds the command and its original partition and offset.
+ * `parked` that contains the command and its original partition and offset.
  *
- * Once an account holds parked commands, its new commands are parked behind them until all are
+ * Once an account has parked commands, its new commands are parked behind them until all are
  * resumed, so resumption keeps the original order. A resume round copies up to
  * RESUME_BATCH_SIZE parked commands, in original order, back to `ig.outbound` with the
  * `igr-resume-round` header; the normal pipeline then sends them, so every Graph call is made

@@ -134,8 +134,8 @@ export class ResultPublisher {
   ) {}
 
   /**
-   * Resolves once Kafka acknowledged the result. `tracked` is true when a `sends` row holds
-   * this result; results of commands without a row (invalid, unknown account) are not marked.
+   * Resolves once Kafka acknowledged the result. `tracked` is true when a `sends` row stores
+   * this result. Results of commands without a row (invalid, unknown account) are not marked.
    */
   async publish(result: SendResult, tracked: boolean): Promise<void> {
     await this.writer.write({
@@ -151,7 +151,7 @@ export class ResultPublisher {
     }
   }
 
-  /** Whether this process published the command's result and has not marked its row yet. */
+  /** Returns whether this process published the command's result and has not marked its row yet. */
   isPublishedUnmarked(commandId: string): boolean {
     return this.unmarked.has(commandId);
   }
@@ -176,8 +176,8 @@ export class ResultPublisher {
         await markResultsPublished(this.db, batch);
         for (const commandId of batch) this.unmarked.delete(commandId);
       } catch (err) {
-        // The result is in Kafka and `unmarked` still holds the ids; after a restart, recovery
-        // looks the results up in the topic.
+        // The result is in Kafka and `unmarked` still contains the ids. After a restart,
+        // recovery looks the results up in the topic.
         this.logger.warn({ err, results: batch.length }, 'marking results as published failed');
       }
     }

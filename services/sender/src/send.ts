@@ -82,11 +82,11 @@ interface Job {
   command: SendCommand;
   record: InboundRecord;
   key: SendKey & { recipient_id: string };
-  /** Where the command sits among the account's commands, for parking. */
+  /** Position of the command among the account's commands, for parking. */
   origin: CommandOrigin;
   token: string;
   attempts: number;
-  /** Whether this command holds the half-open probe of its account's circuit. */
+  /** True when this command is the half-open probe of its account's circuit. */
   probe: boolean;
   signal: AbortSignal;
 }
@@ -502,7 +502,7 @@ export class CommandProcessor {
       case 'recipient_permanent':
       case 'window_closed':
       case 'unknown':
-        // Meta answered about this recipient or message, which proves the account works.
+        // Meta's error concerns this recipient or message, which proves the account works.
         await circuits.apply(igBusinessId, { type: 'healthy' });
         return this.failAfterCall(job, err);
     }
@@ -711,7 +711,7 @@ interface Target {
   origin: CommandOrigin;
 }
 
-/** What the caller meant to do with a command whose row turned out to exist already. */
+/** Action the caller intended for a command whose row already exists. */
 type Intent =
   | { kind: 'send' }
   | { kind: 'park' }

@@ -17,15 +17,15 @@ async function fetchWatermarks(admin: Admin, topic: string): Promise<Map<number,
   );
 }
 
-/** A consumer group id no other process uses, under the service's own group id. */
+/** Returns a consumer group id that no other process uses, under the service's own group id. */
 export function privateGroupId(base: string, purpose: string): string {
   return `${base}.${purpose}.${randomUUID()}`;
 }
 
 /**
  * Reads a topic with a private consumer group that commits nothing. The high watermarks are
- * taken before reading, and a partition counts as read when its last processed offset + 1
- * reaches the high watermark; batches of control records only also advance it, through the
+ * taken before reading. A partition counts as read when its last processed offset + 1 reaches
+ * the high watermark, and batches of only control records advance it too, through the
  * END_BATCH_PROCESS event.
  */
 class PrivateReader {
@@ -142,7 +142,7 @@ export async function readPartitionsOnce(
 
 /**
  * Follows a whole topic from its beginning with a private consumer group and hands every
- * record to `onRecord`. `caughtUp` tells when everything written before the call was read.
+ * record to `onRecord`. `caughtUp` resolves once everything written before the call was read.
  */
 export class TopicTail {
   private readonly reader: PrivateReader;

@@ -171,7 +171,7 @@ export function senderTestEnv(options: {
 
 let commandSeq = 0;
 
-/** A valid text command; `overrides` replace top-level fields. */
+/** Builds a valid text command; `overrides` replace top-level fields. */
 export function textCommand(
   igBusinessId: string,
   recipientId: string,

@@ -37,7 +37,7 @@ export class TokenCryptoError extends IgRouterError {
 
 /**
  * Creates the KMS client. Credentials come from the AWS SDK's default chain, unless `credentials`
- * names them (a process that holds the local stack's keys in a map, not in its environment).
+ * names them (a process that keeps the local stack's keys in a map, not in its environment).
  */
 export function createKmsClient(
   settings: KmsSettings,

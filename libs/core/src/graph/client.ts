@@ -87,8 +87,8 @@ interface RequestSpec {
 
 /**
  * The subset of undici's legacy dispatch handler used here. Only that interface reports
- * `onRequestSent`, which tells a request that never left the process apart from one Meta may
- * have received.
+ * `onRequestSent`, which separates a request that never left the process from one that Meta
+ * may have received.
  */
 interface LegacyDispatchHandler {
   onConnect(abort: (err?: Error) => void): void;
@@ -116,7 +116,7 @@ export function scrubSecrets(text: string, secrets: Array<string | undefined>): 
 /**
  * Graph API client with a keep-alive connection pool. Tokens travel only in the
  * `Authorization: Bearer` header, except the inspected token of `debugToken`, which Meta takes in
- * the query string; no URL ever appears in an error message or a call event.
+ * the query string. No URL appears in an error message or a call event.
  */
 export class GraphClient {
   private readonly dispatcher: Dispatcher;

@@ -60,7 +60,7 @@ export interface GraphApiErrorDetails {
   usage: GraphUsage;
 }
 
-/** Meta answered with an error (a Graph error body, or a non-2xx status without one). */
+/** Meta returned an error (a Graph error body, or a non-2xx status without one). */
 export class GraphApiError extends GraphError {
   readonly classification: GraphErrorClass;
   readonly requestMayHaveReachedMeta = true;
@@ -100,8 +100,8 @@ export class GraphApiError extends GraphError {
 
 /**
  * The request failed without a response: connection refused, reset, or timed out.
- * `requestSent` tells whether the request had been written to the socket; before that point the
- * error is `retryable`, after it nobody knows whether Meta acted on it (`unknown`).
+ * `requestSent` is true once the request was written to the socket. Before that point the error
+ * is `retryable`. After it, Meta may have acted on the request, so the error is `unknown`.
  */
 export class GraphNetworkError extends GraphError {
   readonly classification: GraphErrorClass;
@@ -135,7 +135,7 @@ export class GraphNetworkError extends GraphError {
   }
 }
 
-/** Meta answered 2xx with a body that does not match the documented response. */
+/** Meta returned 2xx with a body that does not match the documented response. */
 export class GraphInvalidResponseError extends GraphError {
   readonly classification: GraphErrorClass = 'unknown';
   readonly requestMayHaveReachedMeta = true;
